@@ -1,0 +1,269 @@
+//! [`Builder`]: how a [`PersistDict`] is configured and opened.
+
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::codec::{Bincode, Codec};
+use crate::dict::PersistDict;
+use crate::error::{Error, Result};
+use crate::key::{KeyHasher, sha256};
+
+/// LMDB's largest key, and the default `key_size_limit`.
+pub const MAX_KEY_SIZE: usize = 511;
+
+/// When expired entries are removed besides explicit [`PersistDict::expire`] calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Maintenance {
+    /// A background thread runs maintenance when the directory is opened in
+    /// the process, then every `maintenance_interval`; `open` never waits for
+    /// it. The thread stops when the last handle on the directory drops.
+    #[default]
+    Background,
+    /// Maintenance runs inside `open`, which returns when it is done (or its
+    /// timeout passed); nothing runs later on its own.
+    Foreground,
+    /// Never; call [`PersistDict::expire`] yourself.
+    Disabled,
+}
+
+/// How much a commit waits for the disk. LMDB never corrupts the database in
+/// any of these modes on a *process* crash: a committed write is in the OS
+/// page cache as soon as `insert` returns, so a killed process loses nothing.
+/// They differ on an *operating-system* crash or power loss:
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum Durability {
+    /// Every commit is flushed (data, then meta page) before `insert`
+    /// returns: nothing acknowledged is lost. The slowest mode.
+    #[default]
+    Sync = 0,
+    /// Data pages are flushed, the meta page is not: an OS crash may roll
+    /// back the last commit(s), the database stays consistent.
+    NoMetaSync = 1,
+    /// Nothing is flushed by commits (the OS writes back on its own): an OS
+    /// crash may lose the commits of the last seconds, and with them the
+    /// consistency LMDB otherwise guarantees. Fine for a cache you can rebuild.
+    NoSync = 2,
+}
+
+/// Builds a [`PersistDict`]; start with [`PersistDict::builder`].
+///
+/// Setters take the builder by value and return it; [`open`](Self::open)
+/// checks everything and opens the database.
+///
+/// # Defaults
+/// | option | default |
+/// |---|---|
+/// | `name` | the last component of the path |
+/// | `expire_after` | never |
+/// | `atime_granularity` | a tenth of the expiry window, at most one minute |
+/// | `maintenance` | [`Maintenance::Background`] |
+/// | `maintenance_timeout` | 30 s |
+/// | `maintenance_interval` | 10 min |
+/// | `lru_capacity` | 128 entries |
+/// | `key_size_limit` | 511 bytes (LMDB's maximum) |
+/// | `durability` | [`Durability::Sync`] |
+/// | `map_size` | 1 MiB, grown automatically |
+/// | `key_codec`, `value_codec` | [`Bincode`] |
+/// | `dir_mode` | `0o700` (owner only) for directories it creates |
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use persistdict::{Durability, Maintenance, PersistDict};
+/// # let dir = tempfile::tempdir()?;
+/// let d: PersistDict<String, Vec<f32>> = PersistDict::builder(dir.path().join("emb"))
+///     .name("embeddings")
+///     .expire_days(30)
+///     .maintenance(Maintenance::Foreground)
+///     .lru_capacity(1024)
+///     .durability(Durability::NoMetaSync)
+///     .open()?;
+/// assert_eq!(d.name(), "embeddings");
+/// # Ok::<(), persistdict::Error>(())
+/// ```
+#[must_use = "a builder does nothing until `open()` is called"]
+pub struct Builder<K, V, KC = Bincode, VC = Bincode> {
+    pub(crate) opts: Options,
+    pub(crate) key_codec: KC,
+    pub(crate) value_codec: VC,
+    _types: PhantomData<fn() -> (K, V)>,
+}
+
+/// The codec-independent options.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub path: PathBuf,
+    pub name: Option<String>,
+    pub expire_after: Option<Duration>,
+    pub atime_granularity: Option<Duration>,
+    pub maintenance: Maintenance,
+    pub maintenance_timeout: Duration,
+    pub maintenance_interval: Duration,
+    pub lru_capacity: usize,
+    pub key_size_limit: Option<usize>,
+    pub durability: Durability,
+    pub map_size: usize,
+    pub dir_mode: u32,
+    pub hasher: KeyHasher,
+}
+
+impl Options {
+    pub(crate) fn new(path: &Path) -> Self {
+        Options {
+            path: path.to_path_buf(),
+            name: None,
+            expire_after: None,
+            atime_granularity: None,
+            maintenance: Maintenance::Background,
+            maintenance_timeout: Duration::from_secs(30),
+            maintenance_interval: Duration::from_secs(600),
+            lru_capacity: 128,
+            key_size_limit: None,
+            durability: Durability::Sync,
+            map_size: 1 << 20,
+            dir_mode: 0o700,
+            hasher: sha256,
+        }
+    }
+
+    /// Checks the options that `open` cannot check by itself.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let invalid = |message: String| Err(Error::InvalidOption { path: self.path.clone(), message });
+        if let Some(limit) = self.key_size_limit
+            && !(1..=MAX_KEY_SIZE).contains(&limit)
+        {
+            return invalid(format!("key_size_limit must be 1..={MAX_KEY_SIZE}, got {limit}"));
+        }
+        if self.expire_after == Some(Duration::ZERO) {
+            return invalid("the expiry window must be longer than zero".into());
+        }
+        if self.maintenance_interval.is_zero() {
+            return invalid("maintenance_interval must be longer than zero".into());
+        }
+        Ok(())
+    }
+
+    /// The atime refresh granularity in effect.
+    pub(crate) fn granularity(&self) -> Duration {
+        self.atime_granularity.unwrap_or_else(|| {
+            let minute = Duration::from_secs(60);
+            self.expire_after.map_or(minute, |w| (w / 10).min(minute))
+        })
+    }
+}
+
+impl<K, V> Builder<K, V> {
+    pub(crate) fn new(path: impl AsRef<Path>) -> Self {
+        Builder { opts: Options::new(path.as_ref()), key_codec: Bincode, value_codec: Bincode, _types: PhantomData }
+    }
+}
+
+impl<K, V, KC: Codec, VC: Codec> Builder<K, V, KC, VC> {
+    /// The name used in logs. Default: the last component of the path.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.opts.name = Some(name.into());
+        self
+    }
+
+    /// Entries not read or written for `days` days expire.
+    pub fn expire_days(self, days: u32) -> Self {
+        self.expire_after(Duration::from_secs(u64::from(days) * 86_400))
+    }
+
+    /// Entries not read or written for `window` expire.
+    pub fn expire_after(mut self, window: Duration) -> Self {
+        self.opts.expire_after = Some(window);
+        self
+    }
+
+    /// How stale an entry's atime may get before a read refreshes it (a
+    /// refresh is a small write). Default: a tenth of the expiry window, at
+    /// most a minute, so atime is precise to that and reads stay read-only.
+    pub fn atime_granularity(mut self, granularity: Duration) -> Self {
+        self.opts.atime_granularity = Some(granularity);
+        self
+    }
+
+    /// When maintenance (expiry, stale reader slots) runs. See [`Maintenance`].
+    pub fn maintenance(mut self, mode: Maintenance) -> Self {
+        self.opts.maintenance = mode;
+        self
+    }
+
+    /// The longest one maintenance run may take; a run that reaches it stops
+    /// after the batch in progress (1,000 entries) and resumes next time.
+    pub fn maintenance_timeout(mut self, timeout: Duration) -> Self {
+        self.opts.maintenance_timeout = timeout;
+        self
+    }
+
+    /// How often background maintenance runs in a long-running process.
+    pub fn maintenance_interval(mut self, interval: Duration) -> Self {
+        self.opts.maintenance_interval = interval;
+        self
+    }
+
+    /// Entries kept decoded-ready in memory in front of LMDB; 0 turns it off.
+    pub fn lru_capacity(mut self, entries: usize) -> Self {
+        self.opts.lru_capacity = entries;
+        self
+    }
+
+    /// Encoded keys longer than this (1..=511) are stored under their
+    /// SHA-256. Recorded when the database is created; a later, different
+    /// value is ignored with a warning.
+    pub fn key_size_limit(mut self, bytes: usize) -> Self {
+        self.opts.key_size_limit = Some(bytes);
+        self
+    }
+
+    /// How much commits wait for the disk. See [`Durability`].
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.opts.durability = durability;
+        self
+    }
+
+    /// The initial LMDB map size in bytes; the map grows automatically.
+    pub fn map_size(mut self, bytes: usize) -> Self {
+        self.opts.map_size = bytes;
+        self
+    }
+
+    /// The Unix permission bits of directories `open` creates (default 0o700).
+    /// LMDB has no page checksums: a process that maps a file someone else
+    /// corrupted may crash, so keep the directory private.
+    pub fn dir_mode(mut self, mode: u32) -> Self {
+        self.opts.dir_mode = mode;
+        self
+    }
+
+    /// The codec of keys. Default [`Bincode`].
+    pub fn key_codec<C: Codec>(self, codec: C) -> Builder<K, V, C, VC> {
+        Builder { opts: self.opts, key_codec: codec, value_codec: self.value_codec, _types: PhantomData }
+    }
+
+    /// The codec of values. Default [`Bincode`].
+    pub fn value_codec<C: Codec>(self, codec: C) -> Builder<K, V, KC, C> {
+        Builder { opts: self.opts, key_codec: self.key_codec, value_codec: codec, _types: PhantomData }
+    }
+
+    /// Replaces the SHA-256 of long keys; only for tests that force collisions.
+    #[doc(hidden)]
+    pub fn __key_hasher(mut self, hasher: fn(&[u8]) -> [u8; 32]) -> Self {
+        self.opts.hasher = hasher;
+        self
+    }
+
+    /// Checks the options, opens (or creates) the database and returns a handle.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] for out-of-range options; [`Error::NotADirectory`],
+    /// [`Error::Io`], [`Error::BadFile`], [`Error::FormatVersion`],
+    /// [`Error::CodecMismatch`] or [`Error::Lmdb`] when the directory cannot be used.
+    pub fn open(self) -> Result<PersistDict<K, V, KC, VC>> {
+        self.opts.validate()?;
+        PersistDict::from_parts(self.opts, self.key_codec, self.value_codec)
+    }
+}

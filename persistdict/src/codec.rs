@@ -1,0 +1,172 @@
+//! Codecs turn keys and values into bytes and back.
+//!
+//! A [`Codec`] is a serialization *format* over serde: the same codec encodes
+//! any `T: Serialize` and decodes any `T: DeserializeOwned`, so one codec type
+//! serves keys and values alike. [`Bincode`] (compact, fast, the default) and
+//! [`Json`] (readable with other tools) ship with the crate; wrap one to
+//! compress or encrypt (see `examples/custom_codec.rs`).
+//!
+//! Decoding is strict: bytes left over after the value are an error, so a value
+//! stored as one type is never silently read back as another.
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A serialization format for keys and values.
+///
+/// Implementations must be deterministic: equal values must encode to equal
+/// bytes, because keys are looked up by their encoding.
+///
+/// # Example
+///
+/// A codec that stores bincode bytes behind a one-byte tag:
+///
+/// ```
+/// use std::borrow::Cow;
+/// use persistdict::codec::{Bincode, BoxError, Codec};
+///
+/// #[derive(Clone, Copy, Default)]
+/// struct Tagged;
+///
+/// impl Codec for Tagged {
+///     fn name(&self) -> &str { "tagged-bincode" }
+///     fn encode<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<Cow<'static, [u8]>, BoxError> {
+///         let mut out = vec![0xAB];
+///         out.extend_from_slice(&Bincode.encode(value)?);
+///         Ok(Cow::Owned(out))
+///     }
+///     fn decode<T: serde::de::DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, BoxError> {
+///         match bytes.split_first() {
+///             Some((0xAB, rest)) => Bincode.decode(rest),
+///             _ => Err("missing tag".into()),
+///         }
+///     }
+/// }
+///
+/// let bytes = Tagged.encode("hi").unwrap();
+/// assert_eq!(Tagged.decode::<String>(&bytes).unwrap(), "hi");
+/// ```
+pub trait Codec: Send + Sync + 'static {
+    /// A stable name recorded in the database, so that a database is not
+    /// opened with another codec than the one that wrote it.
+    fn name(&self) -> &str;
+
+    /// Encodes a value.
+    ///
+    /// # Errors
+    /// When the value cannot be represented in this format.
+    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Cow<'static, [u8]>, BoxError>;
+
+    /// Decodes a value; must reject trailing bytes.
+    ///
+    /// # Errors
+    /// When the bytes are not a valid encoding of a `T`.
+    fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, BoxError>;
+}
+
+#[doc(no_inline)]
+pub use crate::error::BoxError;
+
+/// The most bytes one bincode decode may claim (2 GiB): hostile length
+/// prefixes fail fast instead of allocating without bound.
+const DECODE_LIMIT: usize = 1 << 31;
+
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<DECODE_LIMIT>()
+}
+
+/// bincode 2 with its `standard` configuration (varint integers, little
+/// endian) and a 2 GiB decode limit. The default codec.
+///
+/// `String`/`&str`, `Vec<T>`/`[T]` and `T`/`&T` encode to the same bytes, which
+/// is what lets a `PersistDict<String, _>` be queried with a `&str`.
+///
+/// ```
+/// use persistdict::codec::{Bincode, Codec};
+/// assert_eq!(Bincode.encode("ab").unwrap(), Bincode.encode(&String::from("ab")).unwrap());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bincode;
+
+impl Codec for Bincode {
+    fn name(&self) -> &str {
+        "bincode2-standard"
+    }
+
+    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Cow<'static, [u8]>, BoxError> {
+        Ok(Cow::Owned(bincode::serde::encode_to_vec(value, bincode_config())?))
+    }
+
+    fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, BoxError> {
+        let (value, read) = bincode::serde::decode_from_slice(bytes, bincode_config())?;
+        if read != bytes.len() {
+            return Err(format!(
+                "{} trailing bytes after the value: the bytes were written as another type",
+                bytes.len() - read
+            )
+            .into());
+        }
+        Ok(value)
+    }
+}
+
+/// JSON through `serde_json`: larger and slower than [`Bincode`], but readable
+/// by other tools and tolerant of added optional fields.
+///
+/// ```
+/// use persistdict::codec::{Codec, Json};
+/// assert_eq!(&*Json.encode(&[1, 2]).unwrap(), b"[1,2]");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Json;
+
+impl Codec for Json {
+    fn name(&self) -> &str {
+        "json"
+    }
+
+    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Cow<'static, [u8]>, BoxError> {
+        Ok(Cow::Owned(serde_json::to_vec(value)?))
+    }
+
+    fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, BoxError> {
+        // serde_json::from_slice rejects trailing non-whitespace itself.
+        Ok(serde_json::from_slice(bytes)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bincode_rejects_trailing_bytes() {
+        let bytes = Bincode.encode("hello").unwrap();
+        assert!(Bincode.decode::<u8>(&bytes).is_err());
+        assert_eq!(Bincode.decode::<String>(&bytes).unwrap(), "hello");
+    }
+
+    #[test]
+    fn borrowed_and_owned_forms_encode_alike() {
+        assert_eq!(Bincode.encode("x").unwrap(), Bincode.encode(&"x".to_string()).unwrap());
+        assert_eq!(Bincode.encode(&[1u32, 2][..]).unwrap(), Bincode.encode(&vec![1u32, 2]).unwrap());
+        assert_eq!(Json.encode("x").unwrap(), Json.encode(&"x".to_string()).unwrap());
+    }
+
+    #[test]
+    fn hostile_length_fails_fast() {
+        // varint marker 253 = u64 follows: claim a 2^40-byte string.
+        let mut bytes = vec![253u8];
+        bytes.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        bytes.extend_from_slice(b"abc");
+        assert!(Bincode.decode::<String>(&bytes).is_err());
+        assert!(Bincode.decode::<Vec<u64>>(&bytes).is_err());
+    }
+
+    #[test]
+    fn json_rejects_trailing_garbage() {
+        assert!(Json.decode::<u32>(b"1 x").is_err());
+    }
+}

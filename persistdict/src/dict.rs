@@ -1,0 +1,347 @@
+//! [`PersistDict`]: the typed dictionary on disk.
+
+use std::borrow::Borrow;
+use std::marker::PhantomData;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::builder::{Builder, Options};
+use crate::clock;
+use crate::codec::{Bincode, Codec};
+use crate::error::{Error, Result};
+use crate::handle::Handle;
+use crate::key::display_key;
+use crate::stats::Stats;
+
+/// When an entry was first inserted and last read or written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryMeta {
+    /// First insert; kept when the value is overwritten.
+    pub ctime: SystemTime,
+    /// Last read or write, refreshed at the handle's atime granularity (by
+    /// default a tenth of the expiry window, at most a minute), so it may lag
+    /// the last read by up to that much. Millisecond precision.
+    pub atime: SystemTime,
+}
+
+pub(crate) struct Inner<KC, VC> {
+    pub h: Handle,
+    pub kc: KC,
+    pub vc: VC,
+}
+
+/// A typed, persistent, thread- and process-safe dictionary stored in an
+/// LMDB directory.
+///
+/// A `PersistDict` is a cheap handle: clone it freely, share it between
+/// threads; every method takes `&self`. Any number of handles, in this and
+/// other processes, may open the same directory; in one process they share
+/// one LMDB environment, and a write through one is seen by all at their
+/// next read.
+///
+/// Keys are taken by reference through [`Borrow`], like `HashMap::get`: a
+/// `PersistDict<String, _>` is queried with a `&str`. The borrowed form must
+/// encode to the same bytes as the owned one, which holds for
+/// `String`/`str`, `Vec<T>`/`[T]` and `T`/`&T` under both shipped codecs.
+///
+/// # Example
+/// ```
+/// use persistdict::PersistDict;
+/// # let dir = tempfile::tempdir()?;
+/// let d: PersistDict<String, Vec<f32>> = PersistDict::open(dir.path().join("emb"))?;
+/// d.insert("hello", &vec![0.1, 0.2])?;
+/// assert_eq!(d.get("hello")?, Some(vec![0.1, 0.2]));
+/// assert_eq!(d.len()?, 1);
+/// assert!(d.remove("hello")?);
+/// assert!(d.is_empty()?);
+/// # Ok::<(), persistdict::Error>(())
+/// ```
+pub struct PersistDict<K, V, KC = Bincode, VC = Bincode> {
+    pub(crate) inner: Arc<Inner<KC, VC>>,
+    _types: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K, V, KC, VC> Clone for PersistDict<K, V, KC, VC> {
+    fn clone(&self) -> Self {
+        PersistDict { inner: self.inner.clone(), _types: PhantomData }
+    }
+}
+
+impl<K, V, KC, VC> std::fmt::Debug for PersistDict<K, V, KC, VC> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersistDict").field("name", &self.inner.h.name).field("path", &self.inner.h.path()).finish()
+    }
+}
+
+impl<K, V> PersistDict<K, V> {
+    /// Opens (or creates) the dictionary in directory `path` with the
+    /// defaults listed on [`Builder`].
+    ///
+    /// # Errors
+    /// As [`Builder::open`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Builder::new(path).open()
+    }
+
+    /// Starts configuring a dictionary in directory `path`.
+    pub fn builder(path: impl AsRef<Path>) -> Builder<K, V> {
+        Builder::new(path)
+    }
+}
+
+impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
+    pub(crate) fn from_parts(opts: Options, kc: KC, vc: VC) -> Result<Self> {
+        let h = Handle::open(opts)?;
+        h.store.check_codecs(&format!("{}/{}", kc.name(), vc.name()))?;
+        Ok(PersistDict { inner: Arc::new(Inner { h, kc, vc }), _types: PhantomData })
+    }
+
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.inner.h
+    }
+
+    pub(crate) fn store(&self) -> &crate::store::Store {
+        &self.inner.h.store
+    }
+
+    fn path_buf(&self) -> std::path::PathBuf {
+        self.inner.h.store.path.clone()
+    }
+
+    pub(crate) fn encode_key<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<Vec<u8>> {
+        self.inner.kc.encode(key).map(|c| c.into_owned()).map_err(|source| Error::EncodeKey { path: self.path_buf(), source })
+    }
+
+    fn encode_value(&self, encoded_key: &[u8], value: &V) -> Result<Vec<u8>>
+    where
+        V: Serialize,
+    {
+        self.inner.vc.encode(value).map(|c| c.into_owned()).map_err(|source| Error::EncodeValue {
+            path: self.path_buf(),
+            key: display_key(encoded_key),
+            source,
+        })
+    }
+
+    pub(crate) fn decode_value(&self, encoded_key: &[u8], bytes: &[u8]) -> Result<V>
+    where
+        V: DeserializeOwned,
+    {
+        self.inner.vc.decode(bytes).map_err(|source| Error::Decode { path: self.path_buf(), key: display_key(encoded_key), source })
+    }
+
+    pub(crate) fn get_encoded(&self, encoded: &[u8]) -> Result<Option<V>>
+    where
+        V: DeserializeOwned,
+    {
+        self.inner.h.get(encoded, |bytes| self.decode_value(encoded, bytes))
+    }
+
+    pub(crate) fn insert_encoded_if_absent(&self, encoded: &[u8], value: V) -> Result<V>
+    where
+        V: Serialize + DeserializeOwned,
+    {
+        let bytes = self.encode_value(encoded, &value)?;
+        match self.inner.h.put_if_absent(encoded, &bytes)? {
+            None => Ok(value),
+            Some(existing) => self.decode_value(encoded, &existing),
+        }
+    }
+
+    /// The value of `key`, or `None`. Refreshes the entry's atime (at the
+    /// atime granularity).
+    ///
+    /// # Errors
+    /// [`Error::Decode`] when the stored bytes are not a `V` (the entry stays
+    /// as it is), [`Error::Corrupt`] when they fail their checksum, or a
+    /// storage error.
+    pub fn get<Q>(&self, key: &Q) -> Result<Option<V>>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+        V: DeserializeOwned,
+    {
+        let encoded = self.encode_key(key)?;
+        self.get_encoded(&encoded)
+    }
+
+    /// Inserts or overwrites. An overwrite keeps the entry's ctime and its
+    /// place in iteration order; atime becomes now. Returns when the write is
+    /// committed with the handle's [`Durability`](crate::Durability).
+    ///
+    /// Returns `()` rather than the old value: decoding it would cost every
+    /// insert, and fail for entries written with another type.
+    ///
+    /// # Errors
+    /// An encoding or storage error; nothing stored is changed then.
+    pub fn insert<Q>(&self, key: &Q, value: &V) -> Result<()>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+        V: Serialize,
+    {
+        let encoded = self.encode_key(key)?;
+        let bytes = self.encode_value(&encoded, value)?;
+        self.inner.h.put(&encoded, &bytes).map(drop)
+    }
+
+    /// Removes `key`; `true` if it was there. Returns a `bool`, not the old
+    /// value, so that an entry whose bytes no longer decode can be removed.
+    ///
+    /// # Errors
+    /// An encoding or storage error.
+    pub fn remove<Q>(&self, key: &Q) -> Result<bool>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        let encoded = self.encode_key(key)?;
+        self.inner.h.remove(&encoded)
+    }
+
+    /// Whether `key` is present. Does not refresh atime.
+    ///
+    /// # Errors
+    /// An encoding or storage error.
+    pub fn contains_key<Q>(&self, key: &Q) -> Result<bool>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        let encoded = self.encode_key(key)?;
+        self.inner.h.contains(&encoded)
+    }
+
+    /// ctime and atime of `key`, or `None`. Does not refresh atime.
+    ///
+    /// # Errors
+    /// An encoding or storage error.
+    pub fn metadata<Q>(&self, key: &Q) -> Result<Option<EntryMeta>>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        let encoded = self.encode_key(key)?;
+        Ok(self.inner.h.header(&encoded)?.map(|h| EntryMeta {
+            ctime: clock::to_system_time(h.ctime_ms),
+            atime: clock::to_system_time(h.atime_ms),
+        }))
+    }
+
+    /// Number of entries, in O(1).
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn len(&self) -> Result<usize> {
+        self.store().len()
+    }
+
+    /// Whether there are no entries.
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Removes every entry and resets the initialize-once flag.
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn clear(&self) -> Result<()> {
+        self.inner.h.clear()
+    }
+
+    fn encode_pairs(&self, pairs: impl IntoIterator<Item = (K, V)>) -> Result<Vec<(Vec<u8>, Vec<u8>)>>
+    where
+        K: Serialize,
+        V: Serialize,
+    {
+        pairs
+            .into_iter()
+            .map(|(k, v)| {
+                let ek = self.encode_key(&k)?;
+                let ev = self.encode_value(&ek, &v)?;
+                Ok((ek, ev))
+            })
+            .collect()
+    }
+
+    /// Inserts many entries in one transaction: all or none.
+    ///
+    /// # Errors
+    /// An encoding error (nothing is written then) or a storage error.
+    pub fn extend(&self, pairs: impl IntoIterator<Item = (K, V)>) -> Result<()>
+    where
+        K: Serialize,
+        V: Serialize,
+    {
+        let pairs = self.encode_pairs(pairs)?;
+        self.inner.h.put_many(&pairs, false)
+    }
+
+    /// Populates the dictionary once: the first call inserts `pairs` and
+    /// marks the database initialized (in the database, so it holds across
+    /// handles and processes); later calls fail until [`clear`](Self::clear).
+    ///
+    /// # Errors
+    /// [`Error::AlreadyInitialized`], or as [`extend`](Self::extend).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let d: persistdict::PersistDict<String, u32> = persistdict::PersistDict::open(dir.path())?;
+    /// d.initialize([("a".to_string(), 1), ("b".to_string(), 2)])?;
+    /// assert!(matches!(d.initialize([]), Err(persistdict::Error::AlreadyInitialized { .. })));
+    /// d.clear()?;
+    /// d.initialize([("c".to_string(), 3)])?;
+    /// # Ok::<(), persistdict::Error>(())
+    /// ```
+    pub fn initialize(&self, pairs: impl IntoIterator<Item = (K, V)>) -> Result<()>
+    where
+        K: Serialize,
+        V: Serialize,
+    {
+        let pairs = self.encode_pairs(pairs)?;
+        self.inner.h.put_many(&pairs, true)
+    }
+
+    /// Removes the entries whose atime is older than this handle's expiry
+    /// window now, and returns how many. Without a window, does nothing.
+    /// Costs in proportion to what expires.
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn expire(&self) -> Result<usize> {
+        self.inner.h.expire()
+    }
+
+    /// Waits until the maintenance run requested when this handle opened has
+    /// finished; `true` if it did within `timeout`, and at once when
+    /// maintenance is `Foreground` or `Disabled`.
+    pub fn wait_for_maintenance(&self, timeout: Duration) -> bool {
+        self.inner.h.wait_for_maintenance(timeout)
+    }
+
+    /// The name used in logs.
+    pub fn name(&self) -> &str {
+        &self.inner.h.name
+    }
+
+    /// The path this handle was opened with.
+    pub fn path(&self) -> &Path {
+        self.inner.h.path()
+    }
+
+    /// Entry count, size on disk, LRU hits and misses.
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn stats(&self) -> Result<Stats> {
+        self.inner.h.stats()
+    }
+}

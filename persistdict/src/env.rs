@@ -1,0 +1,184 @@
+//! The process-wide registry of LMDB environments, and opening one safely.
+//!
+//! LMDB forbids opening one environment twice in a process, so every handle
+//! on a directory shares one [`Store`], found here by the directory's device
+//! and inode (a symlink or another spelling of the path finds the same one).
+//! The registry holds only weak references: when the last handle drops, the
+//! environment closes, and a later open starts afresh from the files.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::Path;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::time::Duration;
+
+use heed::{EnvOpenOptions, WithoutTls};
+use tracing::debug;
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+/// Reader slots: every live read transaction and iterator takes one, and a
+/// slot belongs to the transaction (no TLS), so this bounds concurrent reads,
+/// not threads. 126 (LMDB's default) is too few for a busy thread pool.
+pub(crate) const MAX_READERS: u32 = 4094;
+/// Named tables: entries, order, atime, meta.
+const MAX_DBS: u32 = 8;
+
+/// What the builder asks of the environment; used only when it is first
+/// opened in this process.
+#[derive(Debug, Clone)]
+pub(crate) struct EnvOptions {
+    pub map_size: usize,
+    pub key_size_limit: Option<usize>,
+    pub dir_mode: u32,
+}
+
+type FileId = (u64, u64);
+
+static REGISTRY: LazyLock<Mutex<HashMap<FileId, Weak<Store>>>> = LazyLock::new(Default::default);
+
+/// Returns the shared store of `path`, opening the environment if this
+/// process has not got it open. The bool says whether it was opened now.
+pub(crate) fn open_shared(path: &Path, opts: &EnvOptions) -> Result<(Arc<Store>, bool)> {
+    prepare_dir(path, opts.dir_mode)?;
+    let meta = fs::metadata(path).map_err(|e| Error::io(path, "reading the directory's metadata", e))?;
+    let id = (meta.dev(), meta.ino());
+    let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(store) = registry.get(&id).and_then(Weak::upgrade) {
+        return Ok((store, false));
+    }
+    let canonical = fs::canonicalize(path).map_err(|e| Error::io(path, "resolving the path", e))?;
+    check_data_file(&canonical)?;
+    let env = open_env(&canonical, opts)?;
+    let store = Arc::new(Store::new(env, canonical, id, opts)?);
+    registry.insert(id, Arc::downgrade(&store));
+    debug!(path = %store.path.display(), "opened LMDB environment");
+    Ok((store, true))
+}
+
+/// Called by `Store::drop`: forget the entry unless a new store took its place.
+pub(crate) fn unregister(id: FileId) {
+    let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    if registry.get(&id).is_some_and(|w| w.strong_count() == 0) {
+        registry.remove(&id);
+    }
+}
+
+fn prepare_dir(path: &Path, mode: u32) -> Result<()> {
+    match fs::metadata(path) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Error::NotADirectory { path: path.to_path_buf() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::DirBuilder::new()
+            .recursive(true)
+            .mode(mode)
+            .create(path)
+            .map_err(|e| Error::io(path, "creating the database directory", e)),
+        Err(e) => Err(Error::io(path, "reading the directory's metadata", e)),
+    }
+}
+
+fn open_env(path: &Path, opts: &EnvOptions) -> Result<heed::Env<WithoutTls>> {
+    let mut options = EnvOpenOptions::new().read_txn_without_tls();
+    options.map_size(round_to_page(opts.map_size)).max_readers(MAX_READERS).max_dbs(MAX_DBS);
+    // Commits start fully synced; each write transaction sets the flags of
+    // the handle that runs it (see `Store::write`).
+    for attempt in 0.. {
+        // SAFETY: the registry guarantees one Env per directory in this
+        // process; LMDB's lock file coordinates other processes. The files are
+        // checked by `check_data_file` before they are mapped.
+        match unsafe { options.open(path) } {
+            Ok(env) => return Ok(env),
+            // The previous Store of this directory is still being dropped in
+            // another thread: wait for heed to close it, then retry.
+            Err(heed::Error::EnvAlreadyOpened) if attempt < 50 => {
+                if let Some(event) = heed::env_closing_event(path) {
+                    event.wait_timeout(Duration::from_millis(100));
+                } else {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+            Err(heed::Error::Mdb(e @ (heed::MdbError::Invalid | heed::MdbError::VersionMismatch | heed::MdbError::Corrupted))) => {
+                return Err(Error::BadFile { path: path.to_path_buf(), reason: e.to_string() });
+            }
+            Err(e) => return Err(Error::lmdb(path, "opening the environment", e)),
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+pub(crate) fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 { n as usize } else { 4096 }
+}
+
+pub(crate) fn round_to_page(n: usize) -> usize {
+    let page = page_size();
+    n.max(page).div_ceil(page) * page
+}
+
+/// LMDB trusts its meta pages: a garbage header can make it misbehave and a
+/// file shorter than its last page makes the first touch of that page a
+/// SIGBUS. Check both before mapping the file.
+///
+/// Layout (lmdb `MDB_meta`, 64-bit): after a 16-byte page header, magic u32
+/// at 16, version u32 at 20, the free-DB record at 40 whose first u32 is the
+/// page size, `mm_last_pg` u64 at 136 and `mm_txnid` u64 at 144.
+fn check_data_file(dir: &Path) -> Result<()> {
+    const MAGIC: u32 = 0xBEEF_C0DE;
+    let file = dir.join("data.mdb");
+    let bad = |reason: String| Error::BadFile { path: file.clone(), reason };
+    let mut f = match fs::File::open(&file) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(&file, "opening data.mdb", e)),
+    };
+    let len = f.metadata().map_err(|e| Error::io(&file, "reading data.mdb's size", e))?.len();
+    if len == 0 {
+        // A crash between file creation and the first write; LMDB initialises it.
+        return Ok(());
+    }
+    let mut first = vec![0u8; 4096.min(len as usize)];
+    f.read_exact(&mut first).map_err(|e| Error::io(&file, "reading data.mdb's header", e))?;
+    let u32_at = |b: &[u8], at: usize| b.get(at..at + 4).map(|s| u32::from_le_bytes(s.try_into().expect("4")));
+    let u64_at = |b: &[u8], at: usize| b.get(at..at + 8).map(|s| u64::from_le_bytes(s.try_into().expect("8")));
+    if u32_at(&first, 16) != Some(MAGIC) {
+        return Err(bad("no LMDB magic number in the header".into()));
+    }
+    let version = u32_at(&first, 20).unwrap_or(0);
+    if version != 1 {
+        return Err(bad(format!("LMDB data format {version}, expected 1")));
+    }
+    let psize = u32_at(&first, 40).unwrap_or(0) as u64;
+    if !(512..=65536).contains(&psize) || !psize.is_power_of_two() {
+        return Err(bad(format!("implausible page size {psize}")));
+    }
+    if len < 2 * psize {
+        return Err(bad(format!("file of {len} bytes is shorter than its two meta pages")));
+    }
+    let mut second = vec![0u8; 160];
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(psize)).map_err(|e| Error::io(&file, "seeking data.mdb", e))?;
+    f.read_exact(&mut second).map_err(|e| Error::io(&file, "reading data.mdb's header", e))?;
+    let metas = [&first[..], &second[..]];
+    let mut best: Option<(u64, u64)> = None;
+    for m in metas {
+        if u32_at(m, 16) != Some(MAGIC) {
+            continue;
+        }
+        if let (Some(last_pg), Some(txnid)) = (u64_at(m, 136), u64_at(m, 144))
+            && best.is_none_or(|(t, _)| txnid > t)
+        {
+            best = Some((txnid, last_pg));
+        }
+    }
+    let (_, last_pg) = best.ok_or_else(|| bad("no valid meta page".into()))?;
+    let needed = last_pg.saturating_add(1).saturating_mul(psize);
+    if len < needed {
+        return Err(bad(format!("file is truncated: {len} bytes, its last page ends at {needed}")));
+    }
+    Ok(())
+}
+

@@ -1,0 +1,186 @@
+//! The one error type of persistdict.
+
+use std::path::PathBuf;
+
+/// A boxed, thread-safe error, as codecs return it.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The result type of every fallible persistdict operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in persistdict.
+///
+/// Each message names the database directory and, where it helps, the key and
+/// what to do about it. The enum is `#[non_exhaustive]`: match the variants you
+/// handle and keep a fallback arm.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The path exists but is not a directory.
+    #[error(
+        "{path}: exists and is not a directory; persistdict stores a database as a directory, pick another path or remove the file"
+    )]
+    NotADirectory {
+        /// The path given to the builder.
+        path: PathBuf,
+    },
+
+    /// An I/O operation on the database directory failed.
+    #[error("{path}: {action} failed: {source}")]
+    Io {
+        /// The directory or file concerned.
+        path: PathBuf,
+        /// What persistdict was doing, e.g. "creating the directory".
+        action: &'static str,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// LMDB reported an error.
+    #[error("{path}: LMDB error while {action}: {source}")]
+    Lmdb {
+        /// The database directory.
+        path: PathBuf,
+        /// What persistdict was doing.
+        action: &'static str,
+        /// The error reported by heed/LMDB.
+        #[source]
+        source: heed::Error,
+    },
+
+    /// The files in the directory are not a valid LMDB environment, or are
+    /// damaged (bad header, truncated file).
+    #[error(
+        "{path}: the database file is damaged or not an LMDB file ({reason}); move the directory aside and let persistdict create a new one"
+    )]
+    BadFile {
+        /// The directory.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+
+    /// The database was written with an on-disk layout this version does not read.
+    #[error(
+        "{path}: on-disk format version {found} is not supported (this build reads version {supported}); use the persistdict version that wrote it, or move the directory aside"
+    )]
+    FormatVersion {
+        /// The directory.
+        path: PathBuf,
+        /// The version recorded in the database.
+        found: u32,
+        /// The version this build reads and writes.
+        supported: u32,
+    },
+
+    /// The database was created with other codecs than the ones requested.
+    #[error(
+        "{path}: the database was created with the {stored} codec but was opened with {requested}; open it with the same codec as before"
+    )]
+    CodecMismatch {
+        /// The directory.
+        path: PathBuf,
+        /// The codec names recorded in the database.
+        stored: String,
+        /// The codec names given to the builder.
+        requested: String,
+    },
+
+    /// A builder option is out of range.
+    #[error("{path}: invalid option: {message}")]
+    InvalidOption {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+
+    /// A key could not be encoded with the key codec.
+    #[error("{path}: could not encode key: {source}")]
+    EncodeKey {
+        /// The directory.
+        path: PathBuf,
+        /// The codec's error.
+        #[source]
+        source: BoxError,
+    },
+
+    /// A value could not be encoded with the value codec.
+    #[error("{path}: could not encode the value of key {key}: {source}")]
+    EncodeValue {
+        /// The directory.
+        path: PathBuf,
+        /// The key, printed when printable.
+        key: String,
+        /// The codec's error.
+        #[source]
+        source: BoxError,
+    },
+
+    /// Stored bytes no longer decode as the requested type (most often the value
+    /// type changed). The stored entry is left untouched.
+    #[error(
+        "{path}: the stored value of key {key} does not decode as the requested type ({source}); the entry is left as it is: read it with the type it was written with, or remove it"
+    )]
+    Decode {
+        /// The directory.
+        path: PathBuf,
+        /// The key, printed when printable.
+        key: String,
+        /// The codec's error.
+        #[source]
+        source: BoxError,
+    },
+
+    /// A stored record failed its checksum: its bytes changed on disk.
+    #[error(
+        "{path}: the stored record of key {key} is corrupt ({reason}); remove the key, or run check_integrity() for a report"
+    )]
+    Corrupt {
+        /// The directory.
+        path: PathBuf,
+        /// The key, printed when printable.
+        key: String,
+        /// What check failed.
+        reason: String,
+    },
+
+    /// `initialize` was called on a database that was already initialized.
+    #[error(
+        "{path}: already initialized; initialize() populates a database once, call clear() first to start again"
+    )]
+    AlreadyInitialized {
+        /// The directory.
+        path: PathBuf,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(path: &std::path::Path, action: &'static str, source: std::io::Error) -> Self {
+        Error::Io { path: path.to_path_buf(), action, source }
+    }
+
+    pub(crate) fn lmdb(path: &std::path::Path, action: &'static str, source: heed::Error) -> Self {
+        Error::Lmdb { path: path.to_path_buf(), action, source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_send_sync_static() {
+        fn assert_traits<T: Send + Sync + 'static + std::error::Error>() {}
+        assert_traits::<Error>();
+    }
+
+    #[test]
+    fn messages_name_the_path_and_the_fix() {
+        let e = Error::AlreadyInitialized { path: "/tmp/db".into() };
+        let msg = e.to_string();
+        assert!(msg.contains("/tmp/db"), "{msg}");
+        assert!(msg.contains("clear()"), "{msg}");
+    }
+}

@@ -1,0 +1,169 @@
+//! `check_integrity`: a full check of a database's records and indexes.
+//!
+//! It reads every record (checksums, key and value decoding with the
+//! handle's codecs) and every index row, repairs what can be repaired
+//! without losing data (index rows are derived data; a ctime after atime
+//! gets atime = ctime) and reports the rest. Records that fail their
+//! checksum or no longer decode are reported, never deleted: remove them
+//! yourself once you have looked.
+
+use serde::de::DeserializeOwned;
+
+use crate::codec::Codec;
+use crate::dict::PersistDict;
+use crate::error::Result;
+use crate::record::{self, Header};
+use crate::store::{atime_key, seq_key, split_atime_key};
+
+/// What [`PersistDict::check_integrity`] found and repaired.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IntegrityReport {
+    /// Records examined.
+    pub entries_checked: usize,
+    /// Records whose checksum or envelope is broken (reported, kept).
+    pub corrupt_records: usize,
+    /// Keys that no longer decode with the key codec as `K` (reported, kept).
+    pub undecodable_keys: usize,
+    /// Values that no longer decode with the value codec as `V` (reported, kept).
+    pub undecodable_values: usize,
+    /// Entries without their order-index row (repaired).
+    pub missing_order_rows: usize,
+    /// Entries without their atime-index row (repaired).
+    pub missing_atime_rows: usize,
+    /// Order-index rows pointing nowhere (removed).
+    pub orphan_order_rows: usize,
+    /// Atime-index rows pointing nowhere or at an older state (removed).
+    pub orphan_atime_rows: usize,
+    /// Entries whose ctime was after their atime (atime set to ctime).
+    pub ctime_after_atime: usize,
+}
+
+impl IntegrityReport {
+    /// Whether nothing at all was found.
+    pub fn is_clean(&self) -> bool {
+        *self == IntegrityReport { entries_checked: self.entries_checked, ..IntegrityReport::default() }
+    }
+
+    /// How many problems were repaired.
+    pub fn repaired(&self) -> usize {
+        self.missing_order_rows + self.missing_atime_rows + self.orphan_order_rows + self.orphan_atime_rows + self.ctime_after_atime
+    }
+}
+
+impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC>
+where
+    K: DeserializeOwned,
+    V: DeserializeOwned,
+{
+    /// Checks every record and index row, repairs what is safe to repair
+    /// and reports the rest. Takes time in proportion to the database; runs
+    /// in one write transaction, so writers wait meanwhile.
+    ///
+    /// # Errors
+    /// A storage error (nothing is repaired then).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let d: persistdict::PersistDict<u32, u32> = persistdict::PersistDict::open(dir.path())?;
+    /// d.insert(&1, &1)?;
+    /// let report = d.check_integrity()?;
+    /// assert!(report.is_clean());
+    /// assert_eq!(report.entries_checked, 1);
+    /// # Ok::<(), persistdict::Error>(())
+    /// ```
+    pub fn check_integrity(&self) -> Result<IntegrityReport> {
+        let store = self.store();
+        let inner = &self.inner;
+        let report = store.write(self.handle().opts.durability, 1 << 16, |txn, t| {
+            let lm = store.lm("checking integrity");
+            let mut r = IntegrityReport::default();
+            let mut order_fix: Vec<(u64, Vec<u8>)> = Vec::new();
+            let mut atime_fix: Vec<([u8; 16], Vec<u8>)> = Vec::new();
+            let mut header_fix: Vec<(Vec<u8>, Header)> = Vec::new();
+            for item in t.entries.iter(txn).map_err(&lm)? {
+                let (stored, bytes) = item.map_err(&lm)?;
+                r.entries_checked += 1;
+                let rec = match record::decode(bytes) {
+                    Ok(rec) => rec,
+                    Err(_) => {
+                        r.corrupt_records += 1;
+                        continue;
+                    }
+                };
+                let key = rec.full_key.unwrap_or(stored);
+                if inner.kc.decode::<K>(key).is_err() {
+                    r.undecodable_keys += 1;
+                }
+                if inner.vc.decode::<V>(rec.value).is_err() {
+                    r.undecodable_values += 1;
+                }
+                let mut h = rec.header;
+                if h.ctime_ms > h.atime_ms {
+                    r.ctime_after_atime += 1;
+                    h.atime_ms = h.ctime_ms;
+                    header_fix.push((stored.to_vec(), h));
+                }
+                if t.order.get(txn, &seq_key(h.seq)).map_err(&lm)? != Some(stored) {
+                    r.missing_order_rows += 1;
+                    order_fix.push((h.seq, stored.to_vec()));
+                }
+                let ak = atime_key(h.atime_ms, h.seq);
+                if t.atime.get(txn, &ak).map_err(&lm)? != Some(stored) {
+                    r.missing_atime_rows += 1;
+                    atime_fix.push((ak, stored.to_vec()));
+                }
+            }
+            let row_points_home = |stored: &[u8], check: &dyn Fn(&Header) -> bool| -> Result<bool> {
+                Ok(match t.entries.get(txn, stored).map_err(&lm)? {
+                    Some(bytes) => record::decode_header(bytes).is_ok_and(|h| check(&h)),
+                    None => false,
+                })
+            };
+            let mut order_del = Vec::new();
+            for item in t.order.iter(txn).map_err(&lm)? {
+                let (k, stored) = item.map_err(&lm)?;
+                let seq = k.try_into().map(u64::from_be_bytes).ok();
+                if !row_points_home(stored, &|h| Some(h.seq) == seq)? {
+                    order_del.push(k.to_vec());
+                }
+            }
+            let mut atime_del = Vec::new();
+            for item in t.atime.iter(txn).map_err(&lm)? {
+                let (k, stored) = item.map_err(&lm)?;
+                let parsed = split_atime_key(k);
+                let fixed_atime = |h: &Header| if h.ctime_ms > h.atime_ms { h.ctime_ms } else { h.atime_ms };
+                if !row_points_home(stored, &|h| parsed == Some((fixed_atime(h), h.seq)))? {
+                    atime_del.push(k.to_vec());
+                }
+            }
+            r.orphan_order_rows = order_del.len();
+            r.orphan_atime_rows = atime_del.len();
+            for k in &order_del {
+                t.order.delete(txn, k).map_err(&lm)?;
+            }
+            for k in &atime_del {
+                t.atime.delete(txn, k).map_err(&lm)?;
+            }
+            for (stored, h) in &header_fix {
+                let mut bytes = t.entries.get(txn, stored).map_err(&lm)?.map(<[u8]>::to_vec).unwrap_or_default();
+                record::rewrite_header(&mut bytes, h);
+                t.entries.put(txn, stored, &bytes).map_err(&lm)?;
+            }
+            for (seq, stored) in &order_fix {
+                t.order.put(txn, &seq_key(*seq), stored).map_err(&lm)?;
+            }
+            for (k, stored) in &atime_fix {
+                t.atime.put(txn, k, stored).map_err(&lm)?;
+            }
+            Ok(r)
+        })?;
+        if report.is_clean() {
+            tracing::debug!(name = %self.name(), checked = report.entries_checked, "integrity check: clean");
+        } else {
+            tracing::warn!(name = %self.name(), ?report, "integrity check found problems");
+        }
+        Ok(report)
+    }
+}

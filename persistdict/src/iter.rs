@@ -1,0 +1,157 @@
+//! Streaming iteration in insertion order.
+//!
+//! An iterator reads one consistent snapshot (an LMDB read transaction it
+//! owns) in batches, so memory stays bounded whatever the size of the
+//! database. It holds no lock between batches: the same thread may write
+//! while iterating, and writers elsewhere are not blocked. A long-lived
+//! iterator keeps LMDB from reusing the pages its snapshot sees, so the file
+//! may grow meanwhile; drop iterators when done.
+
+use std::collections::VecDeque;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use heed::{RoTxn, WithoutTls};
+use serde::de::DeserializeOwned;
+
+use crate::codec::Codec;
+use crate::dict::{Inner, PersistDict};
+use crate::error::Result;
+use crate::record;
+use crate::store::seq_key;
+
+const BATCH: usize = 256;
+
+/// The streaming iterator behind [`PersistDict::iter`], `keys` and `values`.
+pub(crate) struct Iter<T, KC, VC> {
+    inner: Arc<Inner<KC, VC>>,
+    txn: Option<RoTxn<'static, WithoutTls>>,
+    next_seq: u64,
+    buf: VecDeque<Result<(Vec<u8>, Vec<u8>)>>,
+    project: fn(&PersistDictRef<'_, KC, VC>, &[u8], &[u8]) -> Result<T>,
+}
+
+/// A borrowed view used to decode within an iterator.
+#[doc(hidden)]
+pub(crate) struct PersistDictRef<'a, KC, VC>(&'a Inner<KC, VC>);
+
+impl<KC: Codec, VC: Codec> PersistDictRef<'_, KC, VC> {
+    fn key<K: DeserializeOwned>(&self, k: &[u8]) -> Result<K> {
+        self.0.kc.decode(k).map_err(|source| crate::Error::Decode {
+            path: self.0.h.store.path.clone(),
+            key: crate::key::display_key(k),
+            source,
+        })
+    }
+    fn value<V: DeserializeOwned>(&self, k: &[u8], v: &[u8]) -> Result<V> {
+        self.0.vc.decode(v).map_err(|source| crate::Error::Decode {
+            path: self.0.h.store.path.clone(),
+            key: crate::key::display_key(k),
+            source,
+        })
+    }
+}
+
+impl<T, KC, VC> Iter<T, KC, VC> {
+    fn fill(&mut self) -> Result<()> {
+        let Some(txn) = &self.txn else { return Ok(()) };
+        let store = &self.inner.h.store;
+        let mut last = None;
+        store.with_gate(|| -> Result<()> {
+            let lm = store.lm("iterating");
+            let start = seq_key(self.next_seq);
+            for item in store.t.order.range(txn, &(Bound::Included(&start[..]), Bound::Unbounded)).map_err(&lm)?.take(BATCH) {
+                let (seq, stored) = item.map_err(&lm)?;
+                last = Some(u64::from_be_bytes(seq.try_into().unwrap_or([0; 8])));
+                // An order row whose entry is gone (a concurrent removal in
+                // an older snapshot cannot happen; a damaged index can) is skipped.
+                let Some(bytes) = store.t.entries.get(txn, stored).map_err(&lm)? else { continue };
+                match record::decode(bytes) {
+                    Ok(rec) => {
+                        let key = rec.full_key.unwrap_or(stored);
+                        self.buf.push_back(Ok((key.to_vec(), rec.value.to_vec())));
+                    }
+                    Err(e) => self.buf.push_back(Err(store.corrupt(stored, e))),
+                }
+            }
+            Ok(())
+        })?;
+        match last {
+            Some(seq) => self.next_seq = seq.wrapping_add(1),
+            None => self.txn = None,
+        }
+        if self.next_seq == 0 {
+            self.txn = None;
+        }
+        Ok(())
+    }
+}
+
+impl<T, KC: Codec, VC: Codec> Iterator for Iter<T, KC, VC> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        loop {
+            if let Some(item) = self.buf.pop_front() {
+                return Some(item.and_then(|(k, v)| (self.project)(&PersistDictRef(&self.inner), &k, &v)));
+            }
+            self.txn.as_ref()?;
+            if let Err(e) = self.fill() {
+                self.txn = None;
+                return Some(Err(e));
+            }
+        }
+    }
+}
+
+impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
+    fn iter_with<T>(&self, project: fn(&PersistDictRef<'_, KC, VC>, &[u8], &[u8]) -> Result<T>) -> Result<Iter<T, KC, VC>> {
+        let txn = self.store().snapshot()?;
+        Ok(Iter { inner: self.inner.clone(), txn: Some(txn), next_seq: 0, buf: VecDeque::new(), project })
+    }
+
+    /// All entries in insertion order, streamed from one snapshot.
+    ///
+    /// # Errors
+    /// The outer `Result`: the snapshot could not be taken; each item: that
+    /// entry could not be read or decoded (iteration goes on).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let d: persistdict::PersistDict<String, u32> = persistdict::PersistDict::open(dir.path())?;
+    /// d.extend([("b".to_string(), 2), ("a".to_string(), 1)])?;
+    /// let all: Vec<(String, u32)> = d.iter()?.collect::<Result<_, _>>()?;
+    /// assert_eq!(all, [("b".to_string(), 2), ("a".to_string(), 1)]);
+    /// # Ok::<(), persistdict::Error>(())
+    /// ```
+    pub fn iter(&self) -> Result<impl Iterator<Item = Result<(K, V)>> + use<K, V, KC, VC>>
+    where
+        K: DeserializeOwned,
+        V: DeserializeOwned,
+    {
+        self.iter_with(|d, k, v| Ok((d.key(k)?, d.value(k, v)?)))
+    }
+
+    /// All keys in insertion order. See [`iter`](Self::iter).
+    ///
+    /// # Errors
+    /// As [`iter`](Self::iter).
+    pub fn keys(&self) -> Result<impl Iterator<Item = Result<K>> + use<K, V, KC, VC>>
+    where
+        K: DeserializeOwned,
+    {
+        self.iter_with(|d, k, _| d.key(k))
+    }
+
+    /// All values in insertion order. See [`iter`](Self::iter).
+    ///
+    /// # Errors
+    /// As [`iter`](Self::iter).
+    pub fn values(&self) -> Result<impl Iterator<Item = Result<V>> + use<K, V, KC, VC>>
+    where
+        V: DeserializeOwned,
+    {
+        self.iter_with(|d, k, v| d.value(k, v))
+    }
+}

@@ -1,0 +1,70 @@
+//! # persistdict
+//!
+//! Remember expensive results across runs: a typed dictionary that lives on
+//! disk ([`PersistDict`]), and an attribute that memoizes a function in one
+//! (`#[persist_cache]`). Storage is LMDB (through `heed`): reads are
+//! memory-mapped and fast, writes are transactional, and any number of
+//! threads and processes may share one database directory.
+//!
+//! ```
+//! use persistdict::PersistDict;
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("embeddings");
+//! let d: PersistDict<String, Vec<f32>> = PersistDict::builder(&path).expire_days(30).open()?;
+//! d.insert("hello", &vec![0.25, 0.5])?;
+//! drop(d);
+//!
+//! // Later, in this or another process:
+//! let d: PersistDict<String, Vec<f32>> = PersistDict::open(&path)?;
+//! assert_eq!(d.get("hello")?, Some(vec![0.25, 0.5]));
+//! # Ok::<(), persistdict::Error>(())
+//! ```
+//!
+//! ## Lifecycle of an entry
+//!
+//! Each entry records its ctime (first insert, kept on overwrite) and atime
+//! (last read or write, refreshed at a bounded granularity so reads stay
+//! read-only transactions), see [`PersistDict::metadata`]. With an expiry
+//! window, entries not used for that long are removed by maintenance (see
+//! [`Maintenance`]) and by [`PersistDict::expire`], at a cost proportional to
+//! what expires. [`PersistDict::check_integrity`] verifies and repairs.
+//!
+//! ## Safety of the files
+//!
+//! Every record carries checksums: a value whose bytes changed on disk is an
+//! [`Error::Corrupt`], never a wrong value. The LMDB header and file length
+//! are checked before the file is mapped. LMDB itself has no page
+//! checksums, though: a file corrupted deep inside its B-tree can still crash
+//! the process that maps it. New directories are therefore created
+//! owner-only (0700); do not point persistdict at files others can write.
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod builder;
+mod clock;
+pub mod codec;
+mod dict;
+mod env;
+mod error;
+mod front_cache;
+mod handle;
+mod integrity;
+mod iter;
+mod key;
+mod maintenance;
+mod memo;
+mod meta;
+mod record;
+mod stats;
+mod store;
+
+pub use builder::{Builder, Durability, MAX_KEY_SIZE, Maintenance};
+pub use codec::{Bincode, Codec, Json};
+pub use dict::{EntryMeta, PersistDict};
+pub use error::{Error, Result};
+pub use integrity::IntegrityReport;
+pub use meta::FORMAT_VERSION;
+pub use stats::Stats;
+
+#[doc(hidden)]
+pub mod __private;

@@ -1,0 +1,219 @@
+//! Maintenance: expiry sweeps and stale reader slots, at open and then
+//! periodically, in a background thread per environment.
+//!
+//! The thread holds only a weak reference to the store, so it never keeps a
+//! directory open; the last handle's drop stops and joins it. It uses the
+//! longest expiry window among the open handles (a shorter window is a
+//! handle's own business, through [`PersistDict::expire`](crate::PersistDict::expire)).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::thread::{JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info, warn};
+
+use crate::builder::Durability;
+use crate::clock;
+use crate::error::Result;
+use crate::store::Store;
+
+/// Entries removed per write transaction by a sweep.
+pub(crate) const BATCH: usize = 1000;
+
+/// What one handle asks of maintenance.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HandlePlan {
+    pub window: Option<Duration>,
+    pub durability: Durability,
+    pub timeout: Duration,
+    pub interval: Duration,
+    pub background: bool,
+}
+
+#[derive(Default)]
+struct State {
+    handles: HashMap<u64, HandlePlan>,
+    thread: Option<JoinHandle<()>>,
+    thread_id: Option<ThreadId>,
+    stop: bool,
+    requested: u64,
+    completed: u64,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    cv: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The maintenance state of one environment.
+#[derive(Default)]
+pub(crate) struct EnvMaintenance {
+    shared: Arc<Shared>,
+}
+
+/// What a run did.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct RunReport {
+    pub expired: usize,
+    pub stale_readers: usize,
+    pub interrupted: bool,
+}
+
+impl EnvMaintenance {
+    /// Registers a handle; for a background handle, asks for a run and
+    /// returns the ticket `wait` waits for.
+    pub fn register(&self, store: &Arc<Store>, id: u64, plan: HandlePlan) -> u64 {
+        let mut s = self.shared.lock();
+        s.handles.insert(id, plan);
+        if !plan.background {
+            return 0;
+        }
+        s.requested += 1;
+        let ticket = s.requested;
+        if s.thread.is_none() && !s.stop {
+            let weak = Arc::downgrade(store);
+            let shared = self.shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name("persistdict-maintenance".into())
+                .spawn(move || thread_main(weak, shared));
+            match spawned {
+                Ok(handle) => {
+                    s.thread_id = Some(handle.thread().id());
+                    s.thread = Some(handle);
+                }
+                Err(e) => {
+                    warn!(path = %store.path.display(), error = %e, "could not start the maintenance thread; expiry runs only through expire()");
+                    s.completed = s.requested;
+                }
+            }
+        }
+        self.shared.cv.notify_all();
+        ticket
+    }
+
+    pub fn unregister(&self, id: u64) {
+        self.shared.lock().handles.remove(&id);
+    }
+
+    /// Waits until run `ticket` finished; true if it did within `timeout`.
+    pub fn wait(&self, ticket: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut s = self.shared.lock();
+        while s.completed < ticket {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            s = self.shared.cv.wait_timeout(s, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        true
+    }
+
+    /// The plan of a run: the longest window among open handles.
+    pub fn combined(&self) -> Option<HandlePlan> {
+        combined(&self.shared.lock())
+    }
+
+    /// Stops the thread and joins it (unless called from it).
+    pub fn stop(&self) {
+        let (thread, thread_id) = {
+            let mut s = self.shared.lock();
+            s.stop = true;
+            (s.thread.take(), s.thread_id)
+        };
+        self.shared.cv.notify_all();
+        if let Some(t) = thread
+            && thread_id != Some(std::thread::current().id())
+        {
+            let _ = t.join();
+        }
+    }
+}
+
+fn combined(s: &State) -> Option<HandlePlan> {
+    let mut plans = s.handles.values();
+    let first = *plans.next()?;
+    Some(plans.fold(first, |acc, p| HandlePlan {
+        window: match (acc.window, p.window) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        },
+        durability: acc.durability,
+        timeout: acc.timeout.max(p.timeout),
+        interval: acc.interval.min(p.interval),
+        background: acc.background || p.background,
+    }))
+}
+
+fn thread_main(weak: Weak<Store>, shared: Arc<Shared>) {
+    loop {
+        let (target, plan) = {
+            let s = shared.lock();
+            if s.stop {
+                break;
+            }
+            (s.requested, combined(&s))
+        };
+        let Some(store) = weak.upgrade() else { break };
+        if let Some(plan) = plan {
+            let _ = run(&store, plan.window, plan.durability, plan.timeout);
+        }
+        drop(store);
+        let mut s = shared.lock();
+        s.completed = s.completed.max(target);
+        shared.cv.notify_all();
+        let interval = plan.map_or(Duration::from_secs(600), |p| p.interval);
+        let deadline = Instant::now() + interval;
+        while !s.stop && s.requested <= s.completed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            s = shared.cv.wait_timeout(s, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+    let mut s = shared.lock();
+    s.completed = s.requested;
+    shared.cv.notify_all();
+}
+
+/// One maintenance run: clear stale reader slots, then remove what expired,
+/// in batches, until nothing is due or `timeout` passed. Opening a database
+/// where nothing is due costs one lookup of the oldest atime.
+pub(crate) fn run(store: &Store, window: Option<Duration>, durability: Durability, timeout: Duration) -> Result<RunReport> {
+    let started = Instant::now();
+    let mut report = RunReport { stale_readers: store.env.clear_stale_readers().unwrap_or(0), ..RunReport::default() };
+    if let Some(window) = window {
+        let cutoff = clock::now_ms().saturating_sub(clock::duration_ms(window));
+        if store.any_due(cutoff)? {
+            loop {
+                let (removed, more) = store.expire_batch(durability, cutoff, BATCH).inspect_err(|e| {
+                    warn!(path = %store.path.display(), error = %e, "maintenance: expiry failed");
+                })?;
+                report.expired += removed;
+                if !more {
+                    break;
+                }
+                if started.elapsed() >= timeout {
+                    report.interrupted = true;
+                    break;
+                }
+            }
+        }
+    }
+    if report.expired > 0 || report.stale_readers > 0 || report.interrupted {
+        info!(path = %store.path.display(), expired = report.expired, stale_readers = report.stale_readers,
+            interrupted = report.interrupted, elapsed_ms = started.elapsed().as_millis() as u64, "maintenance run");
+    } else {
+        debug!(path = %store.path.display(), "maintenance run: nothing due");
+    }
+    Ok(report)
+}

@@ -1,0 +1,196 @@
+//! Memoization: `get_or_insert_with`, `try_get_or_insert_with`, and the
+//! per-key single-flight registry they (and `#[persist_cache]`) use.
+//!
+//! Single flight is per key: concurrent callers with the same key in one
+//! process wait for one computation; callers with different keys never wait
+//! on each other (there is no global lock). No transaction is held while the
+//! computation runs.
+
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::codec::Codec;
+use crate::dict::PersistDict;
+use crate::error::Result;
+
+#[derive(Default)]
+struct FlightState {
+    done: bool,
+    wakers: Vec<Waker>,
+}
+
+/// One computation in progress.
+#[derive(Default)]
+pub(crate) struct Flight {
+    state: Mutex<FlightState>,
+    cv: Condvar,
+}
+
+impl Flight {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FlightState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Blocks until the leader finished (successfully or not).
+    pub(crate) fn wait(&self) {
+        let mut s = self.lock();
+        while !s.done {
+            s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Waits without blocking the executor thread.
+    pub(crate) fn wait_async(self: &Arc<Self>) -> FlightWait {
+        FlightWait(self.clone())
+    }
+}
+
+/// The future of [`Flight::wait_async`].
+pub(crate) struct FlightWait(Arc<Flight>);
+
+impl Future for FlightWait {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut s = self.0.lock();
+        if s.done {
+            return Poll::Ready(());
+        }
+        if !s.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            s.wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+/// The registry of computations in progress, per environment.
+#[derive(Default)]
+pub(crate) struct Flights {
+    map: Mutex<HashMap<Vec<u8>, Arc<Flight>>>,
+}
+
+/// What a caller is in a flight.
+pub(crate) enum Role<'a> {
+    /// Compute and store; dropping the guard (even by a panic) releases the
+    /// followers, who then look again.
+    Leader(LeaderGuard<'a>),
+    /// Wait for the leader, then look again.
+    Follower(Arc<Flight>),
+}
+
+/// Held by the one caller that computes.
+pub(crate) struct LeaderGuard<'a> {
+    flights: &'a Flights,
+    key: Vec<u8>,
+    flight: Arc<Flight>,
+}
+
+impl Drop for LeaderGuard<'_> {
+    fn drop(&mut self) {
+        self.flights.map.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.key);
+        let wakers = {
+            let mut s = self.flight.lock();
+            s.done = true;
+            std::mem::take(&mut s.wakers)
+        };
+        self.flight.cv.notify_all();
+        wakers.into_iter().for_each(Waker::wake);
+    }
+}
+
+impl Flights {
+    pub(crate) fn join(&self, key: &[u8]) -> Role<'_> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = map.get(key) {
+            return Role::Follower(f.clone());
+        }
+        let flight = Arc::new(Flight::default());
+        map.insert(key.to_vec(), flight.clone());
+        Role::Leader(LeaderGuard { flights: self, key: key.to_vec(), flight })
+    }
+}
+
+impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC>
+where
+    V: Serialize + DeserializeOwned,
+{
+    /// Returns the value of `key`, computing and storing it with `f` first if
+    /// it is missing: the memoization primitive.
+    ///
+    /// Concurrent callers with the same key in this process run `f` once;
+    /// the others wait and read its result. `f` runs with no transaction
+    /// open, so it may use this dictionary itself. If another process stored
+    /// the key while `f` ran, its value wins and is returned.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get) and [`insert`](Self::insert).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let d: persistdict::PersistDict<u64, u64> = persistdict::PersistDict::open(dir.path())?;
+    /// assert_eq!(d.get_or_insert_with(&3, || 3 * 3)?, 9);
+    /// assert_eq!(d.get_or_insert_with(&3, || unreachable!())?, 9);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_or_insert_with<Q>(&self, key: &Q, f: impl FnOnce() -> V) -> Result<V>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        match self.try_get_or_insert_with(key, || Ok::<V, std::convert::Infallible>(f()))? {
+            Ok(v) => Ok(v),
+            Err(never) => match never {},
+        }
+    }
+
+    /// Like [`get_or_insert_with`](Self::get_or_insert_with) for a fallible
+    /// computation: an `Err` from `f` is returned in the inner `Result` and
+    /// nothing is stored, so the next call computes again.
+    ///
+    /// # Errors
+    /// The outer `Result` carries storage errors.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let d: persistdict::PersistDict<String, u32> = persistdict::PersistDict::open(dir.path())?;
+    /// let r = d.try_get_or_insert_with("x", || "x".parse::<u32>())?;
+    /// assert!(r.is_err());
+    /// assert!(!d.contains_key("x")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_get_or_insert_with<Q, E>(&self, key: &Q, f: impl FnOnce() -> std::result::Result<V, E>) -> Result<std::result::Result<V, E>>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        let encoded = self.encode_key(key)?;
+        let mut f = Some(f);
+        loop {
+            if let Some(v) = self.get_encoded(&encoded)? {
+                return Ok(Ok(v));
+            }
+            match self.store().flights.join(&encoded) {
+                Role::Follower(flight) => flight.wait(),
+                Role::Leader(_guard) => {
+                    // Someone may have finished between our miss and joining.
+                    if let Some(v) = self.get_encoded(&encoded)? {
+                        return Ok(Ok(v));
+                    }
+                    let compute = f.take().expect("the leader computes once");
+                    return match compute() {
+                        Ok(v) => Ok(Ok(self.insert_encoded_if_absent(&encoded, v)?)),
+                        Err(e) => Ok(Err(e)),
+                    };
+                }
+            }
+        }
+    }
+}

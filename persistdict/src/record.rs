@@ -1,0 +1,186 @@
+//! The on-disk value record: an envelope around the value bytes that carries
+//! the entry's metadata and checksums.
+//!
+//! ```text
+//! offset size field
+//!      0    1 FORMAT_TAG (1)
+//!      1    1 flags: bit 0 = the key is stored hashed, the full key follows
+//!      2    8 seq        u64 LE  insertion sequence number (order index key)
+//!     10    8 ctime_ms   u64 LE  milliseconds since the Unix epoch
+//!     18    8 atime_ms   u64 LE
+//!     26    4 body_crc   u32 LE  CRC-32 of the body
+//!     30    4 header_crc u32 LE  CRC-32 of bytes 0..30
+//!     34      body: [u32 LE full-key length, full key] if hashed, then the value bytes
+//! ```
+//!
+//! Two checksums, so that an atime refresh rewrites 34 bytes of header and
+//! recomputes only the header checksum, whatever the value's size.
+//! `tests/format_golden.rs` pins these bytes: change them only together with
+//! [`FORMAT_VERSION`](crate::meta::FORMAT_VERSION).
+
+pub(crate) const FORMAT_TAG: u8 = 1;
+pub(crate) const HEADER_LEN: usize = 34;
+const FLAG_HASHED: u8 = 1;
+
+/// The metadata fields of a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub hashed: bool,
+    pub seq: u64,
+    pub ctime_ms: u64,
+    pub atime_ms: u64,
+}
+
+/// A record that passed its checks; borrows the stored bytes.
+#[derive(Debug)]
+pub(crate) struct Record<'a> {
+    pub header: Header,
+    /// The full encoded key when the key is stored hashed.
+    pub full_key: Option<&'a [u8]>,
+    pub value: &'a [u8],
+}
+
+/// Why a record failed to parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RecordError {
+    TooShort(usize),
+    UnknownTag(u8),
+    HeaderChecksum,
+    BodyChecksum,
+    BadKeyLength,
+}
+
+impl std::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecordError::TooShort(n) => write!(f, "record of {n} bytes is shorter than its header"),
+            RecordError::UnknownTag(t) => write!(f, "unknown record tag {t}"),
+            RecordError::HeaderChecksum => f.write_str("header checksum mismatch"),
+            RecordError::BodyChecksum => f.write_str("value checksum mismatch"),
+            RecordError::BadKeyLength => f.write_str("full-key length runs past the record"),
+        }
+    }
+}
+
+fn header_bytes(h: &Header, body_crc: u32) -> [u8; HEADER_LEN] {
+    let mut out = [0u8; HEADER_LEN];
+    out[0] = FORMAT_TAG;
+    out[1] = if h.hashed { FLAG_HASHED } else { 0 };
+    out[2..10].copy_from_slice(&h.seq.to_le_bytes());
+    out[10..18].copy_from_slice(&h.ctime_ms.to_le_bytes());
+    out[18..26].copy_from_slice(&h.atime_ms.to_le_bytes());
+    out[26..30].copy_from_slice(&body_crc.to_le_bytes());
+    let header_crc = crc32fast::hash(&out[..30]);
+    out[30..34].copy_from_slice(&header_crc.to_le_bytes());
+    out
+}
+
+/// Builds a record; `full_key` is `Some` exactly when `header.hashed`.
+pub(crate) fn encode(header: &Header, full_key: Option<&[u8]>, value: &[u8]) -> Vec<u8> {
+    debug_assert_eq!(header.hashed, full_key.is_some());
+    let key_part = full_key.map_or(0, |k| 4 + k.len());
+    let mut out = Vec::with_capacity(HEADER_LEN + key_part + value.len());
+    out.resize(HEADER_LEN, 0);
+    if let Some(k) = full_key {
+        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
+        out.extend_from_slice(k);
+    }
+    out.extend_from_slice(value);
+    let body_crc = crc32fast::hash(&out[HEADER_LEN..]);
+    out[..HEADER_LEN].copy_from_slice(&header_bytes(header, body_crc));
+    out
+}
+
+/// Rewrites the header of an existing record in place (atime refresh),
+/// keeping its body and body checksum.
+pub(crate) fn rewrite_header(bytes: &mut [u8], header: &Header) {
+    let body_crc = u32::from_le_bytes(bytes[26..30].try_into().expect("4 bytes"));
+    bytes[..HEADER_LEN].copy_from_slice(&header_bytes(header, body_crc));
+}
+
+/// Parses and checks only the header (cheap; used by index maintenance).
+pub(crate) fn decode_header(bytes: &[u8]) -> Result<Header, RecordError> {
+    if bytes.len() < HEADER_LEN {
+        return Err(RecordError::TooShort(bytes.len()));
+    }
+    if bytes[0] != FORMAT_TAG {
+        return Err(RecordError::UnknownTag(bytes[0]));
+    }
+    let stored = u32::from_le_bytes(bytes[30..34].try_into().expect("4 bytes"));
+    if crc32fast::hash(&bytes[..30]) != stored {
+        return Err(RecordError::HeaderChecksum);
+    }
+    let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+    Ok(Header { hashed: bytes[1] & FLAG_HASHED != 0, seq: u64_at(2), ctime_ms: u64_at(10), atime_ms: u64_at(18) })
+}
+
+/// Parses and checks a whole record.
+pub(crate) fn decode(bytes: &[u8]) -> Result<Record<'_>, RecordError> {
+    let header = decode_header(bytes)?;
+    let body = &bytes[HEADER_LEN..];
+    let body_crc = u32::from_le_bytes(bytes[26..30].try_into().expect("4 bytes"));
+    if crc32fast::hash(body) != body_crc {
+        return Err(RecordError::BodyChecksum);
+    }
+    if !header.hashed {
+        return Ok(Record { header, full_key: None, value: body });
+    }
+    if body.len() < 4 {
+        return Err(RecordError::BadKeyLength);
+    }
+    let len = u32::from_le_bytes(body[..4].try_into().expect("4 bytes")) as usize;
+    let rest = &body[4..];
+    if len > rest.len() {
+        return Err(RecordError::BadKeyLength);
+    }
+    let (key, value) = rest.split_at(len);
+    Ok(Record { header, full_key: Some(key), value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(hashed: bool) -> Header {
+        Header { hashed, seq: 7, ctime_ms: 1000, atime_ms: 2000 }
+    }
+
+    #[test]
+    fn roundtrip_plain_and_hashed() {
+        let plain = encode(&header(false), None, b"value");
+        let r = decode(&plain).unwrap();
+        assert_eq!((r.header, r.full_key, r.value), (header(false), None, &b"value"[..]));
+        let hashed = encode(&header(true), Some(b"long key"), b"v");
+        let r = decode(&hashed).unwrap();
+        assert_eq!((r.full_key, r.value), (Some(&b"long key"[..]), &b"v"[..]));
+    }
+
+    #[test]
+    fn any_flipped_bit_is_detected() {
+        let good = encode(&header(true), Some(b"k"), b"some value bytes");
+        for i in 0..good.len() {
+            for bit in 0..8 {
+                let mut bad = good.clone();
+                bad[i] ^= 1 << bit;
+                assert!(decode(&bad).is_err(), "flip at byte {i} bit {bit} went unnoticed");
+            }
+        }
+    }
+
+    #[test]
+    fn header_rewrite_keeps_body() {
+        let mut rec = encode(&header(false), None, b"abc");
+        let newer = Header { atime_ms: 5000, ..header(false) };
+        rewrite_header(&mut rec, &newer);
+        let r = decode(&rec).unwrap();
+        assert_eq!((r.header, r.value), (newer, &b"abc"[..]));
+    }
+
+    #[test]
+    fn truncated_records_are_errors() {
+        let rec = encode(&header(true), Some(b"key"), b"");
+        for n in 0..rec.len() {
+            assert!(decode(&rec[..n]).is_err());
+        }
+    }
+}

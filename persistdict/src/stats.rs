@@ -1,0 +1,20 @@
+//! [`Stats`]: what a handle can tell about itself.
+
+/// A snapshot of a dictionary's figures, from [`PersistDict::stats`](crate::PersistDict::stats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Entries in the database (all handles, all processes).
+    pub entries: usize,
+    /// Size of the data file on disk, in bytes.
+    pub disk_bytes: u64,
+    /// Reads this handle answered from its in-memory LRU.
+    pub lru_hits: u64,
+    /// Reads this handle had to take to LMDB while its LRU was on.
+    pub lru_misses: u64,
+    /// Entries in this handle's LRU now.
+    pub lru_len: usize,
+    /// Atime-index rows examined by expiry in this process since the
+    /// directory was opened: proportional to what expired, not to the size.
+    pub expire_examined: u64,
+}

@@ -1,0 +1,526 @@
+//! The byte-level store under the typed facade: the LMDB tables, the
+//! transactions, map growth and the record envelopes. It speaks only bytes;
+//! `dict.rs` adds types, the macro's memo store uses it directly.
+//!
+//! Tables (named LMDB databases in one environment):
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `entries` | stored key (see `key.rs`) | record (see `record.rs`) |
+//! | `order` | seq, u64 BE | stored key |
+//! | `atime` | atime_ms u64 BE ++ seq u64 BE | stored key |
+//! | `meta` | name | bytes (see `meta.rs`) |
+//!
+//! `order` gives insertion order (seq is assigned at first insert, inside
+//! the write transaction, so it is exact across threads and processes);
+//! `atime` lets expiry visit only what is due.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{RwLock, RwLockReadGuard};
+
+use heed::types::Bytes;
+use heed::{Database, Env, FlagSetMode, RoTxn, RwTxn, WithoutTls};
+use tracing::{debug, warn};
+
+use crate::builder::Durability;
+use crate::env::{self, EnvOptions};
+use crate::error::{Error, Result};
+use crate::key::{Lookup, display_key};
+use crate::maintenance::EnvMaintenance;
+use crate::memo::Flights;
+use crate::meta;
+use crate::record::{self, Header};
+
+pub(crate) type Db = Database<'static, Bytes, Bytes>;
+
+/// The four tables.
+#[derive(Clone, Copy)]
+pub(crate) struct Tables {
+    pub entries: Db,
+    pub order: Db,
+    pub atime: Db,
+    pub meta: Db,
+}
+
+/// One open LMDB environment, shared by every handle on its directory in
+/// this process.
+pub(crate) struct Store {
+    pub env: Env<WithoutTls>,
+    pub t: Tables,
+    /// Canonical path of the directory.
+    pub path: PathBuf,
+    id: (u64, u64),
+    /// Held for reading by every operation that touches the map, for writing
+    /// by a map resize: LMDB may only remap when no operation of this process
+    /// is inside it.
+    gate: RwLock<()>,
+    /// The key size limit recorded in the database.
+    pub key_size_limit: usize,
+    /// Which sync flags the environment has now (a `Durability` as u8).
+    durability_now: AtomicU8,
+    pub maintenance: EnvMaintenance,
+    pub flights: Flights,
+    /// Index entries examined by expiry sweeps, for stats and tests.
+    pub expire_examined: AtomicU64,
+}
+
+fn is_mdb(e: &heed::Error, which: heed::MdbError) -> bool {
+    matches!(e, heed::Error::Mdb(m) if std::mem::discriminant(m) == std::mem::discriminant(&which))
+}
+
+fn is_map_full(e: &Error) -> bool {
+    matches!(e, Error::Lmdb { source, .. } if is_mdb(source, heed::MdbError::MapFull))
+}
+
+/// Sequence numbers and atime-index keys are big-endian so LMDB's bytewise
+/// order is numeric order.
+pub(crate) fn seq_key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+pub(crate) fn atime_key(atime_ms: u64, seq: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&atime_ms.to_be_bytes());
+    k[8..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub(crate) fn split_atime_key(k: &[u8]) -> Option<(u64, u64)> {
+    if k.len() != 16 {
+        return None;
+    }
+    Some((u64::from_be_bytes(k[..8].try_into().ok()?), u64::from_be_bytes(k[8..].try_into().ok()?)))
+}
+
+/// What `put` found under the key before writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PutOutcome {
+    Inserted,
+    Replaced,
+}
+
+impl Store {
+    pub(crate) fn new(env: Env<WithoutTls>, path: PathBuf, id: (u64, u64), opts: &EnvOptions) -> Result<Self> {
+        let p = path.clone();
+        let lm = |action: &'static str| { let p = p.clone(); move |e| Error::lmdb(&p, action, e) };
+        let wtxn = env.write_txn().map_err(lm("starting the first transaction"))?;
+        let (entries, order, atime, meta_db) = env
+            .create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
+                let open = |name: &str, wtxn: &mut RwTxn<'_>| {
+                    opener.database_options().types::<Bytes, Bytes>().name(name).create(wtxn)
+                };
+                let tables = (open("entries", wtxn)?, open("order", wtxn)?, open("atime", wtxn)?, open("meta", wtxn)?);
+                Ok(heed::CommitOrAbort::<_, ()>::Commit(tables))
+            })
+            .map_err(lm("creating the tables"))?
+            .unwrap_commit();
+        let mut wtxn = env.write_txn().map_err(lm("starting the first transaction"))?;
+        let limit = init_meta(&path, meta_db, &mut wtxn, opts.key_size_limit)?;
+        wtxn.commit().map_err(lm("recording the format version"))?;
+        let _ = env.clear_stale_readers();
+        Ok(Store {
+            env,
+            t: Tables { entries, order, atime, meta: meta_db },
+            id,
+            gate: RwLock::new(()),
+            key_size_limit: limit,
+            durability_now: AtomicU8::new(Durability::Sync as u8),
+            maintenance: EnvMaintenance::default(),
+            flights: Flights::default(),
+            expire_examined: AtomicU64::new(0),
+            path,
+        })
+    }
+
+    pub(crate) fn lm(&self, action: &'static str) -> impl Fn(heed::Error) -> Error + '_ {
+        move |e| Error::lmdb(&self.path, action, e)
+    }
+
+    fn gate(&self) -> RwLockReadGuard<'_, ()> {
+        self.gate.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Another process grew the map: adopt its size.
+    fn adopt_map_size(&self) -> Result<()> {
+        let _w = self.gate.write().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: the write gate guarantees no operation of this process is
+        // inside the map (see `gate`).
+        unsafe { self.env.resize(0) }.map_err(self.lm("adopting the map size grown by another process"))
+    }
+
+    /// The map is full: grow it, unless another thread did since `seen`.
+    fn grow(&self, seen: usize, hint: usize) -> Result<()> {
+        let _w = self.gate.write().unwrap_or_else(|e| e.into_inner());
+        let current = self.env.info().map_size;
+        if current > seen {
+            return Ok(());
+        }
+        let new = env::round_to_page(current.saturating_mul(2).max(current.saturating_add(hint.saturating_mul(2))));
+        debug!(path = %self.path.display(), from = current, to = new, "growing the LMDB map");
+        // SAFETY: as in `adopt_map_size`.
+        unsafe { self.env.resize(new) }.map_err(self.lm("growing the map"))
+    }
+
+    /// Runs `f` in a read transaction, adopting another process's map growth.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&RoTxn<'_, WithoutTls>, &Tables) -> Result<R>) -> Result<R> {
+        loop {
+            let gate = self.gate();
+            match self.env.read_txn() {
+                Ok(txn) => {
+                    let out = f(&txn, &self.t);
+                    drop(txn);
+                    drop(gate);
+                    return out;
+                }
+                Err(e) if is_mdb(&e, heed::MdbError::MapResized) => {
+                    drop(gate);
+                    self.adopt_map_size()?;
+                }
+                Err(e) => return Err(self.lm("starting a read transaction")(e)),
+            }
+        }
+    }
+
+    /// A read transaction that owns its environment reference, for
+    /// iterators. It must only be used under [`Store::with_gate`].
+    pub(crate) fn snapshot(&self) -> Result<RoTxn<'static, WithoutTls>> {
+        loop {
+            let gate = self.gate();
+            match self.env.clone().static_read_txn() {
+                Ok(txn) => return Ok(txn),
+                Err(e) if is_mdb(&e, heed::MdbError::MapResized) => {
+                    drop(gate);
+                    self.adopt_map_size()?;
+                }
+                Err(e) => return Err(self.lm("starting a read transaction")(e)),
+            }
+        }
+    }
+
+    /// Runs `f` while no map resize can happen. An idle read transaction
+    /// survives a resize (it holds page numbers, not pointers), but a cursor
+    /// in use does not.
+    pub(crate) fn with_gate<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _g = self.gate();
+        f()
+    }
+
+    /// Runs `f` in a write transaction with `durability`, growing the map
+    /// and retrying when it is full. `f` may run more than once, so it must
+    /// only touch the transaction. `hint` is the size of what it writes.
+    pub(crate) fn write<R>(
+        &self,
+        durability: Durability,
+        hint: usize,
+        mut f: impl FnMut(&mut RwTxn<'_>, &Tables) -> Result<R>,
+    ) -> Result<R> {
+        loop {
+            let seen = self.env.info().map_size;
+            let gate = self.gate();
+            let mut txn = match self.env.write_txn() {
+                Ok(txn) => txn,
+                Err(e) if is_mdb(&e, heed::MdbError::MapResized) => {
+                    drop(gate);
+                    self.adopt_map_size()?;
+                    continue;
+                }
+                Err(e) => return Err(self.lm("starting a write transaction")(e)),
+            };
+            self.set_durability(durability)?;
+            let result = f(&mut txn, &self.t).and_then(|r| {
+                txn.commit().map_err(self.lm("committing"))?;
+                Ok(r)
+            });
+            drop(gate);
+            match result {
+                Err(e) if is_map_full(&e) => self.grow(seen, hint)?,
+                other => return other,
+            }
+        }
+    }
+
+    /// Sets the environment's sync flags. Called inside a write transaction:
+    /// only the writer reads them (at commit) and there is one writer at a
+    /// time, so handles with different durabilities can share one environment.
+    fn set_durability(&self, d: Durability) -> Result<()> {
+        if self.durability_now.load(Ordering::Relaxed) == d as u8 {
+            return Ok(());
+        }
+        let all = heed::EnvFlags::NO_SYNC | heed::EnvFlags::NO_META_SYNC;
+        let want = match d {
+            Durability::Sync => heed::EnvFlags::empty(),
+            Durability::NoMetaSync => heed::EnvFlags::NO_META_SYNC,
+            Durability::NoSync => heed::EnvFlags::NO_SYNC,
+        };
+        // SAFETY: we hold the write transaction, so no other thread of this
+        // process calls set_flags now; relaxing sync is what the user chose.
+        unsafe {
+            self.env.set_flags(all, FlagSetMode::Disable).map_err(self.lm("setting durability"))?;
+            if !want.is_empty() {
+                self.env.set_flags(want, FlagSetMode::Enable).map_err(self.lm("setting durability"))?;
+            }
+        }
+        self.durability_now.store(d as u8, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub(crate) fn corrupt(&self, encoded: &[u8], e: record::RecordError) -> Error {
+        Error::Corrupt { path: self.path.clone(), key: display_key(encoded), reason: e.to_string() }
+    }
+
+    /// Looks `lookup` up and hands its value bytes to `visit` inside the
+    /// read transaction (no copy).
+    pub(crate) fn get_in<R>(
+        &self,
+        txn: &RoTxn<'_, WithoutTls>,
+        lookup: &Lookup<'_>,
+        visit: impl FnOnce(&[u8], Header) -> Result<R>,
+    ) -> Result<Option<R>> {
+        let Some(bytes) = self.t.entries.get(txn, lookup.stored()).map_err(self.lm("reading an entry"))? else {
+            return Ok(None);
+        };
+        let rec = record::decode(bytes).map_err(|e| self.corrupt(lookup.encoded, e))?;
+        if !lookup.matches(rec.full_key) {
+            return Ok(None);
+        }
+        visit(rec.value, rec.header).map(Some)
+    }
+
+    /// The header of `lookup`'s record inside a write transaction, if it is there.
+    fn header_in(&self, txn: &RwTxn<'_>, lookup: &Lookup<'_>) -> Result<Option<(Header, bool)>> {
+        let Some(bytes) = self.t.entries.get(txn, lookup.stored()).map_err(self.lm("reading an entry"))? else {
+            return Ok(None);
+        };
+        match record::decode(bytes) {
+            Ok(rec) => Ok(Some((rec.header, lookup.matches(rec.full_key)))),
+            // A corrupt record under this key is replaced by the new write;
+            // its index entries are found from its header when it parses.
+            Err(_) => Ok(record::decode_header(bytes).ok().map(|h| (h, false))),
+        }
+    }
+
+    fn next_seq(&self, txn: &RwTxn<'_>) -> Result<u64> {
+        let last = self.t.order.last(txn).map_err(self.lm("reading the order index"))?;
+        Ok(match last {
+            Some((k, _)) => u64::from_be_bytes(k.try_into().unwrap_or([0; 8])).wrapping_add(1),
+            None => 0,
+        })
+    }
+
+    /// Removes an entry's index rows (not the entry).
+    fn unindex(&self, txn: &mut RwTxn<'_>, h: &Header) -> Result<()> {
+        let lm = self.lm("updating the indexes");
+        self.t.order.delete(txn, &seq_key(h.seq)).map_err(&lm)?;
+        self.t.atime.delete(txn, &atime_key(h.atime_ms, h.seq)).map_err(&lm)?;
+        Ok(())
+    }
+
+    /// Inserts or overwrites inside a write transaction; keeps ctime and
+    /// order on overwrite.
+    pub(crate) fn put_in(&self, txn: &mut RwTxn<'_>, lookup: &Lookup<'_>, value: &[u8], now_ms: u64) -> Result<PutOutcome> {
+        let lm = self.lm("writing an entry");
+        let (header, outcome) = match self.header_in(txn, lookup)? {
+            Some((old, true)) => {
+                self.t.atime.delete(txn, &atime_key(old.atime_ms, old.seq)).map_err(&lm)?;
+                let ctime_ms = old.ctime_ms.min(now_ms);
+                (Header { hashed: lookup.digest.is_some(), seq: old.seq, ctime_ms, atime_ms: now_ms }, PutOutcome::Replaced)
+            }
+            other => {
+                if let Some((old, false)) = other {
+                    // Another key shares this LMDB key (a hash collision, or a
+                    // corrupt record): the new key takes the slot.
+                    warn!(path = %self.path.display(), key = %display_key(lookup.encoded), "replacing a colliding or corrupt entry");
+                    self.unindex(txn, &old)?;
+                }
+                let seq = self.next_seq(txn)?;
+                self.t.order.put(txn, &seq_key(seq), lookup.stored()).map_err(&lm)?;
+                (Header { hashed: lookup.digest.is_some(), seq, ctime_ms: now_ms, atime_ms: now_ms }, PutOutcome::Inserted)
+            }
+        };
+        let rec = record::encode(&header, lookup.full_key(), value);
+        self.t.entries.put(txn, lookup.stored(), &rec).map_err(&lm)?;
+        self.t.atime.put(txn, &atime_key(header.atime_ms, header.seq), lookup.stored()).map_err(&lm)?;
+        Ok(outcome)
+    }
+
+    /// Removes inside a write transaction; true when the key was there.
+    pub(crate) fn remove_in(&self, txn: &mut RwTxn<'_>, lookup: &Lookup<'_>) -> Result<bool> {
+        match self.header_in(txn, lookup)? {
+            Some((h, true)) => {
+                self.unindex(txn, &h)?;
+                self.t.entries.delete(txn, lookup.stored()).map_err(self.lm("removing an entry"))?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Sets the atime of `lookup` to `now_ms` if its record still has
+    /// `seen_atime` (another writer may have refreshed or replaced it).
+    pub(crate) fn touch(&self, durability: Durability, lookup: &Lookup<'_>, seen: Header, now_ms: u64) -> Result<()> {
+        self.write(durability, 64, |txn, t| {
+            let Some(bytes) = t.entries.get(txn, lookup.stored()).map_err(self.lm("reading an entry"))? else {
+                return Ok(());
+            };
+            let Ok(h) = record::decode_header(bytes) else { return Ok(()) };
+            if h != seen || h.atime_ms >= now_ms {
+                return Ok(());
+            }
+            let mut rec = bytes.to_vec();
+            let newer = Header { atime_ms: now_ms, ..h };
+            record::rewrite_header(&mut rec, &newer);
+            let lm = self.lm("refreshing atime");
+            t.entries.put(txn, lookup.stored(), &rec).map_err(&lm)?;
+            t.atime.delete(txn, &atime_key(h.atime_ms, h.seq)).map_err(&lm)?;
+            t.atime.put(txn, &atime_key(now_ms, h.seq), lookup.stored()).map_err(&lm)?;
+            Ok(())
+        })
+    }
+
+    /// Removes every entry and the initialize-once flag.
+    pub(crate) fn clear_in(&self, txn: &mut RwTxn<'_>) -> Result<()> {
+        let lm = self.lm("clearing");
+        self.t.entries.clear(txn).map_err(&lm)?;
+        self.t.order.clear(txn).map_err(&lm)?;
+        self.t.atime.clear(txn).map_err(&lm)?;
+        self.t.meta.delete(txn, meta::INITIALIZED_KEY).map_err(&lm)?;
+        Ok(())
+    }
+
+    pub(crate) fn len(&self) -> Result<usize> {
+        self.read(|txn, t| Ok(t.entries.len(txn).map_err(self.lm("counting entries"))? as usize))
+    }
+
+    /// Removes up to `max` entries whose atime is before `cutoff_ms`.
+    /// Returns (removed, more are due).
+    pub(crate) fn expire_batch(&self, durability: Durability, cutoff_ms: u64, max: usize) -> Result<(usize, bool)> {
+        self.write(durability, 4096, |txn, t| {
+            let lm = self.lm("expiring entries");
+            let mut due: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+            let mut more = false;
+            for item in t.atime.iter(txn).map_err(&lm)? {
+                let (k, v) = item.map_err(&lm)?;
+                let Some((atime, _)) = split_atime_key(k) else {
+                    due.push((k.to_vec(), Vec::new()));
+                    continue;
+                };
+                if atime >= cutoff_ms {
+                    break;
+                }
+                if due.len() == max {
+                    more = true;
+                    break;
+                }
+                due.push((k.to_vec(), v.to_vec()));
+            }
+            self.expire_examined.fetch_add(due.len() as u64, Ordering::Relaxed);
+            let mut removed = 0;
+            for (idx_key, stored) in &due {
+                t.atime.delete(txn, idx_key).map_err(&lm)?;
+                let Some((atime, seq)) = split_atime_key(idx_key) else { continue };
+                let header = match t.entries.get(txn, stored).map_err(&lm)? {
+                    Some(bytes) => record::decode_header(bytes).ok(),
+                    None => None,
+                };
+                // Only remove the entry this index row describes: a stale row
+                // (the entry was refreshed or replaced) just goes away.
+                if let Some(h) = header
+                    && h.atime_ms == atime
+                    && h.seq == seq
+                {
+                    t.entries.delete(txn, stored).map_err(&lm)?;
+                    t.order.delete(txn, &seq_key(seq)).map_err(&lm)?;
+                    removed += 1;
+                }
+            }
+            Ok((removed, more))
+        })
+    }
+
+    /// Whether any entry is due: one lookup of the oldest atime.
+    pub(crate) fn any_due(&self, cutoff_ms: u64) -> Result<bool> {
+        self.read(|txn, t| {
+            let first = t.atime.first(txn).map_err(self.lm("reading the atime index"))?;
+            Ok(first.and_then(|(k, _)| split_atime_key(k)).is_some_and(|(a, _)| a < cutoff_ms))
+        })
+    }
+
+    pub(crate) fn meta_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.read(|txn, t| Ok(t.meta.get(txn, key).map_err(self.lm("reading metadata"))?.map(<[u8]>::to_vec)))
+    }
+
+    /// Records the codec names, or checks them against the recorded ones.
+    pub(crate) fn check_codecs(&self, names: &str) -> Result<()> {
+        match self.meta_get(meta::CODECS_KEY)? {
+            Some(stored) if stored == names.as_bytes() => Ok(()),
+            Some(stored) => Err(Error::CodecMismatch {
+                path: self.path.clone(),
+                stored: String::from_utf8_lossy(&stored).into_owned(),
+                requested: names.to_string(),
+            }),
+            None => self.write(Durability::Sync, 64, |txn, t| {
+                if t.meta.get(txn, meta::CODECS_KEY).map_err(self.lm("reading metadata"))?.is_none() {
+                    t.meta.put(txn, meta::CODECS_KEY, names.as_bytes()).map_err(self.lm("recording the codecs"))?;
+                }
+                Ok(())
+            }),
+        }
+    }
+
+    /// Bytes the data file takes on disk.
+    pub(crate) fn disk_bytes(&self) -> u64 {
+        self.env.real_disk_size().unwrap_or(0)
+    }
+
+    /// LMDB's last committed transaction id: changes whenever anyone, in any
+    /// process, commits a write. Reads the meta page, no lock.
+    pub(crate) fn last_txn_id(&self) -> usize {
+        self.with_gate(|| self.env.info().last_txn_id)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.maintenance.stop();
+        env::unregister(self.id);
+        debug!(path = %self.path.display(), "closing LMDB environment");
+    }
+}
+
+/// Checks or records the format version and key size limit of a database.
+fn init_meta(path: &std::path::Path, meta_db: Db, wtxn: &mut RwTxn<'_>, requested: Option<usize>) -> Result<usize> {
+    let requested_limit = requested.unwrap_or(crate::builder::MAX_KEY_SIZE);
+    let lm = |action| move |e| Error::lmdb(path, action, e);
+    match meta_db.get(wtxn, meta::FORMAT_VERSION_KEY).map_err(lm("reading the format version"))? {
+        Some(v) => {
+            let found = meta::read_u32(v).unwrap_or(u32::MAX);
+            if found != meta::FORMAT_VERSION {
+                return Err(Error::FormatVersion { path: path.to_path_buf(), found, supported: meta::FORMAT_VERSION });
+            }
+        }
+        None => {
+            meta_db
+                .put(wtxn, meta::FORMAT_VERSION_KEY, &meta::FORMAT_VERSION.to_le_bytes())
+                .map_err(lm("recording the format version"))?;
+        }
+    }
+    match meta_db.get(wtxn, meta::KEY_SIZE_LIMIT_KEY).map_err(lm("reading the key size limit"))? {
+        Some(v) => {
+            let stored = meta::read_u32(v).map(|n| n as usize).filter(|n| (1..=511).contains(n)).ok_or_else(|| {
+                Error::BadFile { path: path.to_path_buf(), reason: "invalid key_size_limit record".into() }
+            })?;
+            if requested.is_some_and(|r| r != stored) {
+                warn!(path = %path.display(), stored, requested = requested_limit,
+                    "key_size_limit differs from the one the database was created with; using the recorded one");
+            }
+            Ok(stored)
+        }
+        None => {
+            meta_db
+                .put(wtxn, meta::KEY_SIZE_LIMIT_KEY, &(requested_limit as u32).to_le_bytes())
+                .map_err(lm("recording the key size limit"))?;
+            Ok(requested_limit)
+        }
+    }
+}
