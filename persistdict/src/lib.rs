@@ -53,6 +53,7 @@ mod iter;
 mod key;
 mod maintenance;
 mod memo;
+mod memo_store;
 mod meta;
 mod record;
 mod stats;
@@ -63,8 +64,14 @@ pub use codec::{Bincode, Codec, Json};
 pub use dict::{EntryMeta, PersistDict};
 pub use error::{Error, Result};
 pub use integrity::IntegrityReport;
+pub use memo_store::{CallKey, MemoStore};
 pub use meta::FORMAT_VERSION;
 pub use stats::Stats;
 
 #[doc(hidden)]
 pub mod __private;
+
+/// Memoizes a function on disk; see the [crate docs](crate) and `README.md`.
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+pub use persistdict_macros::persist_cache;

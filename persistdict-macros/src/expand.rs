@@ -1,0 +1,235 @@
+//! EXPAND: the wrapper function, its key-building code and its companion.
+//!
+//! The wrapper keeps the signature token by token (patterns that destructure
+//! are renamed, their bindings restored inside). The user's body runs inside
+//! a closure (`async move` block for `async fn`), so `return` and `?` keep
+//! their meaning, and the key is encoded before the body starts, before any
+//! `.await`. Every runtime item is named through `::persistdict::__private`;
+//! every local starts with `__persistdict_` so user names cannot collide.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{FnArg, ItemFn, Pat, PatIdent, ReturnType};
+
+use crate::ast::{CachedFn, Output};
+use crate::attr::{self, Options};
+use crate::ctxt::Ctxt;
+use crate::{fallback, namespace, valid};
+
+pub fn persist_cache(args: TokenStream, item: TokenStream) -> TokenStream {
+    let item_fn: ItemFn = match syn::parse2(item.clone()) {
+        Ok(f) => f,
+        Err(_) => {
+            let e = syn::Error::new(
+                attr::call_site(),
+                "#[persist_cache] applies to functions only (`fn` or `async fn`, free or in an impl block)",
+            );
+            return fallback::with_errors(item, e);
+        }
+    };
+    let cx = Ctxt::new();
+    let opts = attr::parse(&cx, args);
+    let model = CachedFn::from_item(item_fn);
+    valid::check(&cx, &opts, &model);
+    match cx.check() {
+        Ok(()) => expand(&opts, &model),
+        Err(e) => fallback::with_errors(item, e),
+    }
+}
+
+fn expand(opts: &Options, f: &CachedFn) -> TokenStream {
+    let krate: syn::Path = opts.krate.get().and_then(|k| k.parse().ok()).unwrap_or_else(|| syn::parse_quote!(::persistdict));
+    let private = quote!(#krate::__private);
+    let item = &f.item;
+    let attrs = &item.attrs;
+    let vis = &item.vis;
+    let fn_name = &item.sig.ident;
+
+    // The signature with destructuring patterns renamed.
+    let mut sig = item.sig.clone();
+    for (input, arg) in sig.inputs.iter_mut().filter(|i| matches!(i, FnArg::Typed(_))).zip(&f.args) {
+        if let FnArg::Typed(t) = input
+            && !arg.simple
+        {
+            t.pat = Box::new(Pat::Ident(PatIdent {
+                attrs: Vec::new(),
+                by_ref: None,
+                mutability: None,
+                ident: arg.binding.clone(),
+                subpat: None,
+            }));
+        }
+    }
+    let restore: Vec<TokenStream> = f
+        .args
+        .iter()
+        .filter(|a| !a.simple)
+        .map(|a| {
+            let (pat, binding) = (&a.pat, &a.binding);
+            quote!(let #pat = #binding;)
+        })
+        .collect();
+
+    let config = config_tokens(opts, f, &private);
+    let key_block = key_tokens(opts, f, &private);
+    let ret = f.return_type();
+    let stored_ty = match &f.output {
+        Output::Result { ok } => ok.clone(),
+        Output::Plain(t) => t.clone(),
+    };
+    let assert_value = quote_spanned!(stored_ty.span()=> #private::assert_value::<#stored_ty>(););
+    let stmts = &item.block.stmts;
+    let is_async = sig.asyncness.is_some();
+    let call = match (&f.output, is_async) {
+        (Output::Plain(_), false) => quote!(#private::call),
+        (Output::Result { .. }, false) => quote!(#private::call_result),
+        (Output::Plain(_), true) => quote!(#private::call_async),
+        (Output::Result { .. }, true) => quote!(#private::call_result_async),
+    };
+    let run = if is_async {
+        quote! {
+            #call(__persistdict_store, __persistdict_key, async move {
+                let __persistdict_out: #ret = { #(#restore)* #(#stmts)* };
+                __persistdict_out
+            }).await
+        }
+    } else {
+        quote! {
+            #call(__persistdict_store, __persistdict_key, move || -> #ret { #(#restore)* #(#stmts)* })
+        }
+    };
+    let wrapper = quote! {
+        #(#attrs)*
+        #vis #sig {
+            static __PERSISTDICT_STORE: #private::MemoStore = #private::MemoStore::new(#config);
+            let __persistdict_store: &'static #private::MemoStore = &__PERSISTDICT_STORE;
+            #assert_value
+            let __persistdict_key = #key_block;
+            #run
+        }
+    };
+    let companions = opts.companions.get().is_none_or(|b| b.value);
+    if !companions {
+        return wrapper;
+    }
+    // The companion: same generics and arguments, returns the call's key.
+    let mut csig = sig.clone();
+    csig.ident = format_ident!("{}_cache", fn_name, span = fn_name.span());
+    csig.asyncness = None;
+    csig.output = ReturnType::Type(Default::default(), Box::new(syn::parse_quote!(#private::CallKey)));
+    for input in csig.inputs.iter_mut() {
+        if let FnArg::Receiver(r) = input
+            && r.reference.is_none()
+            && r.colon_token.is_none()
+        {
+            *r = syn::parse_quote!(&self);
+        }
+    }
+    let doc = format!(
+        " The persistent cache of [`{fn_name}`](#): `{fn_name}_cache(args).is_cached()`, `.invalidate()`, \
+         `.store().clear()`, `.store().stats()`, `.store().uncached(|| {fn_name}(args))`. Generated by `#[persist_cache]`."
+    );
+    quote! {
+        #wrapper
+
+        #[doc = #doc]
+        #[allow(unused_variables, unused_mut, dead_code, clippy::all)]
+        #vis #csig {
+            static __PERSISTDICT_STORE: #private::MemoStore = #private::MemoStore::new(#config);
+            let __persistdict_store: &'static #private::MemoStore = &__PERSISTDICT_STORE;
+            let __persistdict_key = #key_block;
+            #private::CallKey::new(__persistdict_store, __persistdict_key)
+        }
+    }
+}
+
+fn config_tokens(opts: &Options, f: &CachedFn, private: &TokenStream) -> TokenStream {
+    let sig = &f.item.sig;
+    let fn_name = sig.ident.to_string();
+    let db = match opts.db.get() {
+        Some(lit) => quote!(::core::option::Option::Some(#lit)),
+        None => quote!(::core::option::Option::None),
+    };
+    let expire = match opts.expire_days.get() {
+        Some(lit) => quote!(::core::option::Option::Some(#lit)),
+        None => quote!(::core::option::Option::None),
+    };
+    let durability = match opts.durability.get().map(|d| d.value()).as_deref() {
+        Some("sync") => quote!(Sync),
+        Some("no_sync") => quote!(NoSync),
+        _ => quote!(NoMetaSync),
+    };
+    let lru: usize = opts.lru_capacity.get().and_then(|l| l.base10_parse().ok()).unwrap_or(128);
+    let mut sig_only = sig.clone();
+    sig_only.inputs.iter_mut().for_each(|i| {
+        if let FnArg::Typed(t) = i {
+            t.attrs.clear();
+        }
+    });
+    let sig_digest = namespace::digest(quote!(#sig_only));
+    let version = match opts.version.get() {
+        Some(v) => format!("v:{}", v.value()),
+        None => {
+            let block = &f.item.block;
+            format!("b:{}", namespace::digest(quote!(#block)))
+        }
+    };
+    let namespace = match opts.name.get() {
+        Some(n) => {
+            let s = format!("{}#{sig_digest}#{version}", n.value());
+            quote!(#s)
+        }
+        None => {
+            let tail = format!("::{fn_name}#{sig_digest}#{version}");
+            quote!(::core::concat!(::core::module_path!(), #tail))
+        }
+    };
+    quote! {
+        #private::MemoConfig {
+            db: #db,
+            crate_name: ::core::env!("CARGO_PKG_NAME"),
+            namespace: #namespace,
+            expire_days: #expire,
+            durability: #private::Durability::#durability,
+            lru_capacity: #lru,
+        }
+    }
+}
+
+fn key_tokens(opts: &Options, f: &CachedFn, private: &TokenStream) -> TokenStream {
+    let ignored = |name: &str| opts.ignore.get().is_some_and(|list| list.iter().any(|i| i == name));
+    let mut parts = Vec::new();
+    for param in f.item.sig.generics.type_params() {
+        let ident = &param.ident;
+        parts.push(quote!(__persistdict_kb.ty(::core::any::type_name::<#ident>());));
+    }
+    if let Some(r) = &f.receiver {
+        parts.push(quote!(__persistdict_kb.ty(::core::any::type_name::<Self>());));
+        if !ignored("self") {
+            let span = r.self_token.span;
+            parts.push(quote_spanned!(span=> #private::KeyBuilder::arg(&mut __persistdict_kb, &self);));
+        }
+    }
+    for arg in &f.args {
+        let binding = &arg.binding;
+        if arg.simple && ignored(&binding.to_string()) {
+            continue;
+        }
+        if arg.has_impl_trait {
+            parts.push(quote!(__persistdict_kb.ty(::core::any::type_name_of_val(&#binding));));
+        }
+        let ty = &arg.ty;
+        let span = ty.span();
+        if arg.has_impl_trait {
+            parts.push(quote_spanned!(span=> #private::KeyBuilder::arg(&mut __persistdict_kb, &#binding);));
+        } else {
+            parts.push(quote_spanned!(span=> #private::KeyBuilder::arg::<#ty>(&mut __persistdict_kb, &#binding);));
+        }
+    }
+    quote! {{
+        let mut __persistdict_kb = #private::KeyBuilder::new(__persistdict_store);
+        #(#parts)*
+        #private::KeyBuilder::finish(__persistdict_kb)
+    }}
+}

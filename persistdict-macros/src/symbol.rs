@@ -1,0 +1,13 @@
+//! Option names: one spelling, used by the parser and the error messages.
+
+pub const DB: &str = "db";
+pub const EXPIRE_DAYS: &str = "expire_days";
+pub const VERSION: &str = "version";
+pub const IGNORE: &str = "ignore";
+pub const NAME: &str = "name";
+pub const DURABILITY: &str = "durability";
+pub const LRU_CAPACITY: &str = "lru_capacity";
+pub const COMPANIONS: &str = "companions";
+pub const CRATE: &str = "crate";
+
+pub const ALL: &[&str] = &[DB, EXPIRE_DAYS, VERSION, IGNORE, NAME, DURABILITY, LRU_CAPACITY, COMPANIONS, CRATE];

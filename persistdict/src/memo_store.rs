@@ -1,0 +1,464 @@
+//! The store behind each `#[persist_cache]` function, and the call path the
+//! generated code runs.
+//!
+//! Keys are 48 bytes: the first 16 bytes of SHA-256(namespace), so that one
+//! function's entries are a contiguous range (cleared by a range delete),
+//! then SHA-256(namespace, concrete type names, bincode of the arguments).
+//! Values are the bincode bytes of the result (of `T` for a `Result<T, E>`).
+//!
+//! Failure policy: the cache never breaks the function. If the database
+//! cannot be opened, read or written, or a stored value no longer decodes,
+//! the function runs and a `tracing` warning says why.
+
+use std::cell::Cell;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use tracing::{debug, warn};
+
+use crate::builder::{Durability, Maintenance, Options};
+use crate::codec::{Bincode, Codec};
+use crate::error::{Error, Result};
+use crate::handle::Handle;
+use crate::memo::Role;
+use crate::stats::Stats;
+
+/// What the attribute was given; built by generated code.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct MemoConfig {
+    pub db: Option<&'static str>,
+    pub crate_name: &'static str,
+    pub namespace: &'static str,
+    pub expire_days: Option<u32>,
+    pub durability: Durability,
+    pub lru_capacity: usize,
+}
+
+/// The persistent cache of one `#[persist_cache]` function, reached through
+/// the function's companion (`<fn>_cache(args).store()`).
+///
+/// It opens its database at the first call: `PERSISTDICT_DISABLE=1` turns
+/// it off; without `db`, the directory is `<root>/<crate name>/` where
+/// `<root>` is `$PERSISTDICT_DIR` or `persistdict/` in the user cache folder.
+pub struct MemoStore {
+    config: MemoConfig,
+    handle: OnceLock<Option<Handle>>,
+    prefix: OnceLock<[u8; 16]>,
+}
+
+const KEY_LEN: usize = 48;
+const CODECS: &str = "persist_cache-bincode2";
+
+thread_local! {
+    static BYPASS: Cell<Option<&'static str>> = const { Cell::new(None) };
+}
+
+impl MemoStore {
+    #[doc(hidden)]
+    pub const fn new(config: MemoConfig) -> Self {
+        MemoStore { config, handle: OnceLock::new(), prefix: OnceLock::new() }
+    }
+
+    fn prefix(&self) -> &[u8; 16] {
+        self.prefix.get_or_init(|| {
+            let d = Sha256::digest(self.config.namespace.as_bytes());
+            d[..16].try_into().expect("16 bytes")
+        })
+    }
+
+    /// The directory this function's cache lives in.
+    pub fn path(&self) -> PathBuf {
+        match self.config.db {
+            Some(db) => {
+                let p = PathBuf::from(db);
+                if p.is_relative() { std::env::current_dir().map(|c| c.join(&p)).unwrap_or(p) } else { p }
+            }
+            None => {
+                let root = std::env::var_os("PERSISTDICT_DIR").map(PathBuf::from).unwrap_or_else(|| {
+                    dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("persistdict")
+                });
+                root.join(self.config.crate_name)
+            }
+        }
+    }
+
+    fn handle(&self) -> Option<&Handle> {
+        self.handle
+            .get_or_init(|| {
+                if std::env::var("PERSISTDICT_DISABLE").is_ok_and(|v| v == "1") {
+                    debug!(function = self.config.namespace, "PERSISTDICT_DISABLE=1: caching off");
+                    return None;
+                }
+                let path = self.path();
+                match self.open(path.clone()) {
+                    Ok(h) => Some(h),
+                    Err(e) => {
+                        warn!(function = self.config.namespace, path = %path.display(), error = %e,
+                            "persist_cache: cannot open the cache; the function runs uncached");
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+
+    fn open(&self, path: PathBuf) -> Result<Handle> {
+        let mut opts = Options::new(&path);
+        opts.lru_capacity = self.config.lru_capacity;
+        opts.durability = self.config.durability;
+        opts.maintenance = Maintenance::Background;
+        opts.expire_after = self.config.expire_days.map(|d| std::time::Duration::from_secs(u64::from(d) * 86_400));
+        opts.validate()?;
+        let h = Handle::open(opts)?;
+        h.store.check_codecs(CODECS)?;
+        Ok(h)
+    }
+
+    /// Whether caching is on (the database opened and is not disabled).
+    pub fn is_enabled(&self) -> bool {
+        self.handle().is_some()
+    }
+
+    /// Removes every stored result of this function (all argument values,
+    /// all generic instantiations), and returns how many.
+    ///
+    /// # Errors
+    /// When the cache is off or the write fails.
+    pub fn clear(&self) -> Result<usize> {
+        let h = self.handle().ok_or_else(|| self.off())?;
+        let start = *self.prefix();
+        let mut end = [0xFFu8; KEY_LEN];
+        end[..16].copy_from_slice(&start);
+        let keys: Vec<Vec<u8>> = h.store.read(|txn, t| {
+            let lm = h.store.lm("listing a function's entries");
+            let mut out = Vec::new();
+            for item in t.entries.prefix_iter(txn, &start[..]).map_err(&lm)? {
+                out.push(item.map_err(&lm)?.0.to_vec());
+            }
+            Ok(out)
+        })?;
+        let mut removed = 0;
+        for chunk in keys.chunks(1000) {
+            removed += h.store.write(h.opts.durability, 64, |txn, _| {
+                let mut n = 0;
+                for k in chunk {
+                    n += usize::from(h.store.remove_in(txn, &h.lookup(k))?);
+                }
+                Ok(n)
+            })?;
+        }
+        Ok(removed)
+    }
+
+    /// Entry count of the whole database (shared by every function using it)
+    /// and this function's LRU figures.
+    ///
+    /// # Errors
+    /// When the cache is off or the read fails.
+    pub fn stats(&self) -> Result<Stats> {
+        self.handle().ok_or_else(|| self.off())?.stats()
+    }
+
+    /// Runs `call` (a call of this function) past the cache: the body runs,
+    /// nothing is read or stored.
+    pub fn uncached<R>(&self, call: impl FnOnce() -> R) -> R {
+        let previous = BYPASS.with(|b| b.replace(Some(self.config.namespace)));
+        let out = call();
+        BYPASS.with(|b| b.set(previous));
+        out
+    }
+
+    fn bypassed(&self) -> bool {
+        BYPASS.with(|b| {
+            if b.get() == Some(self.config.namespace) {
+                b.set(None);
+                true
+            } else {
+                false
+            }
+        })
+    }
+
+    fn off(&self) -> Error {
+        Error::InvalidOption {
+            path: self.path(),
+            message: format!("the cache of {} is off (disabled, or it could not be opened)", self.config.namespace),
+        }
+    }
+
+    fn lookup_bytes(&self, h: &Handle, key: &Key) -> Result<Option<Vec<u8>>> {
+        h.get(&key.0, |b| Ok(b.to_vec()))
+    }
+
+    fn decode<T: DeserializeOwned>(&self, h: &Handle, key: &Key, bytes: &[u8]) -> Option<T> {
+        match Bincode.decode(bytes) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                warn!(function = self.config.namespace, name = %h.name, error = %e,
+                    "persist_cache: a stored result no longer decodes (its type changed?); recomputing");
+                let _ = key;
+                None
+            }
+        }
+    }
+
+    fn store_value<T: Serialize + ?Sized>(&self, h: &Handle, key: &Key, value: &T) {
+        let bytes = match Bincode.encode(value) {
+            Ok(b) => b,
+            Err(e) => {
+                warn!(function = self.config.namespace, error = %e, "persist_cache: cannot encode the result; not stored");
+                return;
+            }
+        };
+        if let Err(e) = h.put(&key.0, &bytes) {
+            warn!(function = self.config.namespace, error = %e, "persist_cache: cannot store the result");
+        }
+    }
+
+    fn cached<T: DeserializeOwned>(&self, h: &Handle, key: &Key) -> Option<T> {
+        match self.lookup_bytes(h, key) {
+            Ok(Some(bytes)) => self.decode(h, key, &bytes),
+            Ok(None) => None,
+            Err(e) => {
+                warn!(function = self.config.namespace, error = %e, "persist_cache: cannot read the cache; computing");
+                None
+            }
+        }
+    }
+}
+
+/// A call's key: 48 bytes, see the module docs.
+#[doc(hidden)]
+#[derive(Clone, PartialEq, Eq)]
+pub struct Key([u8; KEY_LEN]);
+
+/// Builds a call's key; generated code feeds it the arguments.
+#[doc(hidden)]
+pub struct KeyBuilder {
+    hasher: Option<Sha256>,
+    prefix: [u8; 16],
+    store: &'static MemoStore,
+    buf: Vec<u8>,
+}
+
+/// Arguments that can be part of a `#[persist_cache]` key.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be part of a #[persist_cache] key: it does not implement serde::Serialize",
+    label = "this argument is hashed into the cache key",
+    note = "derive serde::Serialize for it, or leave it out of the key with #[persist_cache(ignore(arg))]"
+)]
+#[doc(hidden)]
+pub trait CacheKey {}
+impl<T: Serialize + ?Sized> CacheKey for T {}
+
+/// Results that `#[persist_cache]` can store.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored by #[persist_cache]: it must implement serde::Serialize and serde::DeserializeOwned",
+    label = "this return type is stored on disk",
+    note = "derive serde::Serialize and serde::Deserialize for it (for Result<T, E>, only T needs them)"
+)]
+#[doc(hidden)]
+pub trait CacheValue {}
+impl<T: Serialize + DeserializeOwned> CacheValue for T {}
+
+impl KeyBuilder {
+    #[doc(hidden)]
+    pub fn new(store: &'static MemoStore) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(store.config.namespace.as_bytes());
+        hasher.update([0]);
+        KeyBuilder { hasher: Some(hasher), prefix: *store.prefix(), store, buf: Vec::new() }
+    }
+
+    /// Adds a concrete type name (generic instantiations differ).
+    #[doc(hidden)]
+    pub fn ty(&mut self, name: &str) {
+        if let Some(h) = &mut self.hasher {
+            h.update((name.len() as u64).to_le_bytes());
+            h.update(name.as_bytes());
+        }
+    }
+
+    /// Adds an argument.
+    #[doc(hidden)]
+    pub fn arg<T: CacheKey + Serialize + ?Sized>(&mut self, value: &T) {
+        let Some(h) = &mut self.hasher else { return };
+        self.buf.clear();
+        match bincode::serde::encode_into_std_write(value, &mut self.buf, bincode::config::standard()) {
+            Ok(_) => {
+                h.update((self.buf.len() as u64).to_le_bytes());
+                h.update(&self.buf);
+            }
+            Err(e) => {
+                warn!(function = self.store.config.namespace, error = %e,
+                    "persist_cache: an argument cannot be encoded; this call runs uncached");
+                self.hasher = None;
+            }
+        }
+    }
+
+    #[doc(hidden)]
+    pub fn finish(self) -> Option<Key> {
+        let digest = self.hasher?.finalize();
+        let mut k = [0u8; KEY_LEN];
+        k[..16].copy_from_slice(&self.prefix);
+        k[16..].copy_from_slice(&digest);
+        Some(Key(k))
+    }
+}
+
+/// What a companion call (`<fn>_cache(args)`) returns: one call's key.
+pub struct CallKey {
+    store: &'static MemoStore,
+    key: Option<Key>,
+}
+
+impl CallKey {
+    #[doc(hidden)]
+    pub fn new(store: &'static MemoStore, key: Option<Key>) -> Self {
+        CallKey { store, key }
+    }
+
+    /// Whether this call's result is stored (does not refresh its atime).
+    pub fn is_cached(&self) -> bool {
+        match (self.store.handle(), &self.key) {
+            (Some(h), Some(k)) => h.contains(&k.0).unwrap_or(false),
+            _ => false,
+        }
+    }
+
+    /// Forgets this call's result; true if there was one.
+    ///
+    /// # Errors
+    /// When the cache is off or the write fails.
+    pub fn invalidate(&self) -> Result<bool> {
+        let h = self.store.handle().ok_or_else(|| self.store.off())?;
+        match &self.key {
+            Some(k) => h.remove(&k.0),
+            None => Ok(false),
+        }
+    }
+
+    /// The function's whole cache: clear, stats, path, uncached calls.
+    pub fn store(&self) -> &'static MemoStore {
+        self.store
+    }
+}
+
+/// The call path of a sync function whose whole result is stored.
+#[doc(hidden)]
+pub fn call<R: Serialize + DeserializeOwned>(store: &'static MemoStore, key: Option<Key>, body: impl FnOnce() -> R) -> R {
+    let (Some(h), Some(key), false) = (store.handle(), key, store.bypassed()) else { return body() };
+    loop {
+        if let Some(v) = store.cached(h, &key) {
+            return v;
+        }
+        match h.store.flights.join(&key.0) {
+            Role::Follower(f) => f.wait(),
+            Role::Leader(_guard) => {
+                if let Some(v) = store.cached(h, &key) {
+                    return v;
+                }
+                let v = body();
+                store.store_value(h, &key, &v);
+                return v;
+            }
+        }
+    }
+}
+
+/// The call path of a sync function returning `Result`: only `Ok` is stored.
+#[doc(hidden)]
+pub fn call_result<T: Serialize + DeserializeOwned, E>(
+    store: &'static MemoStore,
+    key: Option<Key>,
+    body: impl FnOnce() -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    let (Some(h), Some(key), false) = (store.handle(), key, store.bypassed()) else { return body() };
+    loop {
+        if let Some(v) = store.cached(h, &key) {
+            return Ok(v);
+        }
+        match h.store.flights.join(&key.0) {
+            Role::Follower(f) => f.wait(),
+            Role::Leader(_guard) => {
+                if let Some(v) = store.cached(h, &key) {
+                    return Ok(v);
+                }
+                let r = body();
+                if let Ok(v) = &r {
+                    store.store_value(h, &key, v);
+                }
+                return r;
+            }
+        }
+    }
+}
+
+/// The call path of an `async fn` whose whole result is stored.
+#[doc(hidden)]
+pub async fn call_async<R: Serialize + DeserializeOwned>(
+    store: &'static MemoStore,
+    key: Option<Key>,
+    body: impl Future<Output = R>,
+) -> R {
+    let (Some(h), Some(key), false) = (store.handle(), key, store.bypassed()) else { return body.await };
+    loop {
+        if let Some(v) = store.cached(h, &key) {
+            return v;
+        }
+        let flight = match h.store.flights.join(&key.0) {
+            Role::Follower(f) => f,
+            Role::Leader(guard) => {
+                if let Some(v) = store.cached(h, &key) {
+                    return v;
+                }
+                let v = body.await;
+                store.store_value(h, &key, &v);
+                drop(guard);
+                return v;
+            }
+        };
+        flight.wait_async().await;
+    }
+}
+
+/// The call path of an `async fn` returning `Result`: only `Ok` is stored.
+#[doc(hidden)]
+pub async fn call_result_async<T: Serialize + DeserializeOwned, E>(
+    store: &'static MemoStore,
+    key: Option<Key>,
+    body: impl Future<Output = std::result::Result<T, E>>,
+) -> std::result::Result<T, E> {
+    let (Some(h), Some(key), false) = (store.handle(), key, store.bypassed()) else { return body.await };
+    loop {
+        if let Some(v) = store.cached(h, &key) {
+            return Ok(v);
+        }
+        let flight = match h.store.flights.join(&key.0) {
+            Role::Follower(f) => f,
+            Role::Leader(guard) => {
+                if let Some(v) = store.cached(h, &key) {
+                    return Ok(v);
+                }
+                let r = body.await;
+                if let Ok(v) = &r {
+                    store.store_value(h, &key, v);
+                }
+                drop(guard);
+                return r;
+            }
+        };
+        flight.wait_async().await;
+    }
+}
+
+/// Compile-time checks spanned at the user's types.
+#[doc(hidden)]
+pub fn assert_key<T: CacheKey + ?Sized>() {}
+#[doc(hidden)]
+pub fn assert_value<T: CacheValue>() {}
