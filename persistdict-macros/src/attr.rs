@@ -60,9 +60,8 @@ pub fn parse(cx: &Ctxt, args: TokenStream) -> Options {
                 let list = Punctuated::<Ident, Token![,]>::parse_terminated_with(&content, Ident::parse_any)?;
                 opts.ignore.set(cx, name, list.into_iter().collect());
             } else {
-                let _: Token![=] = input.parse().map_err(|e| {
-                    syn::Error::new(e.span(), format!("expected `{key} = ...`"))
-                })?;
+                let _: Token![=] =
+                    input.parse().map_err(|e| syn::Error::new(e.span(), format!("expected `{key} = ...`")))?;
                 let lit: syn::Lit = input.parse()?;
                 set_literal(cx, &mut opts, name, lit);
             }

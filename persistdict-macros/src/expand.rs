@@ -39,7 +39,8 @@ pub fn persist_cache(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 fn expand(opts: &Options, f: &CachedFn) -> TokenStream {
-    let krate: syn::Path = opts.krate.get().and_then(|k| k.parse().ok()).unwrap_or_else(|| syn::parse_quote!(::persistdict));
+    let krate: syn::Path =
+        opts.krate.get().and_then(|k| k.parse().ok()).unwrap_or_else(|| syn::parse_quote!(::persistdict));
     let private = quote!(#krate::__private);
     let item = &f.item;
     let attrs = &item.attrs;
@@ -52,13 +53,13 @@ fn expand(opts: &Options, f: &CachedFn) -> TokenStream {
         if let FnArg::Typed(t) = input
             && !arg.simple
         {
-            t.pat = Box::new(Pat::Ident(PatIdent {
+            *t.pat = Pat::Ident(PatIdent {
                 attrs: Vec::new(),
                 by_ref: None,
                 mutability: None,
                 ident: arg.binding.clone(),
                 subpat: None,
-            }));
+            });
         }
     }
     let restore: Vec<TokenStream> = f

@@ -9,7 +9,10 @@ use crate::symbol;
 pub fn check(cx: &Ctxt, opts: &Options, f: &CachedFn) {
     let sig = &f.item.sig;
     if let Some(c) = &sig.constness {
-        cx.error_spanned_by(c, "#[persist_cache] cannot cache a `const fn`: its result is already computed at compile time");
+        cx.error_spanned_by(
+            c,
+            "#[persist_cache] cannot cache a `const fn`: its result is already computed at compile time",
+        );
     }
     if let Some(abi) = &sig.abi {
         cx.error_spanned_by(abi, "#[persist_cache] does not support `extern` functions");
@@ -46,8 +49,15 @@ pub fn check(cx: &Ctxt, opts: &Options, f: &CachedFn) {
                     .map(|_| "self".to_string())
                     .chain(f.args.iter().filter(|a| a.simple).map(|a| a.binding.to_string()))
                     .collect();
-                let hint = if names.is_empty() { "the function has no named arguments".to_string() } else { format!("its arguments are: {}", names.join(", ")) };
-                cx.error_spanned_by(ident, format!("`ignore({ident})`: the function has no argument named `{ident}`; {hint}"));
+                let hint = if names.is_empty() {
+                    "the function has no named arguments".to_string()
+                } else {
+                    format!("its arguments are: {}", names.join(", "))
+                };
+                cx.error_spanned_by(
+                    ident,
+                    format!("`ignore({ident})`: the function has no argument named `{ident}`; {hint}"),
+                );
             }
         }
     }
@@ -66,12 +76,18 @@ pub fn check(cx: &Ctxt, opts: &Options, f: &CachedFn) {
     if let Some(db) = opts.db.get()
         && db.value().trim().is_empty()
     {
-        cx.error_spanned_by(db, "`db` must not be empty: give a directory path, or leave `db` out to use the per-crate default");
+        cx.error_spanned_by(
+            db,
+            "`db` must not be empty: give a directory path, or leave `db` out to use the per-crate default",
+        );
     }
     if let Some(d) = opts.durability.get()
         && !["sync", "no_meta_sync", "no_sync"].contains(&d.value().as_str())
     {
-        cx.error_spanned_by(d, format!("unknown durability {:?}; use \"sync\", \"no_meta_sync\" or \"no_sync\"", d.value()));
+        cx.error_spanned_by(
+            d,
+            format!("unknown durability {:?}; use \"sync\", \"no_meta_sync\" or \"no_sync\"", d.value()),
+        );
     }
     for (opt, lit) in [(symbol::VERSION, opts.version.get()), (symbol::NAME, opts.name.get())] {
         if let Some(lit) = lit

@@ -113,7 +113,11 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
     }
 
     pub(crate) fn encode_key<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<Vec<u8>> {
-        self.inner.kc.encode(key).map(|c| c.into_owned()).map_err(|source| Error::EncodeKey { path: self.path_buf(), source })
+        self.inner
+            .kc
+            .encode(key)
+            .map(|c| c.into_owned())
+            .map_err(|source| Error::EncodeKey { path: self.path_buf(), source })
     }
 
     fn encode_value(&self, encoded_key: &[u8], value: &V) -> Result<Vec<u8>>
@@ -131,7 +135,11 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
     where
         V: DeserializeOwned,
     {
-        self.inner.vc.decode(bytes).map_err(|source| Error::Decode { path: self.path_buf(), key: display_key(encoded_key), source })
+        self.inner.vc.decode(bytes).map_err(|source| Error::Decode {
+            path: self.path_buf(),
+            key: display_key(encoded_key),
+            source,
+        })
     }
 
     pub(crate) fn get_encoded(&self, encoded: &[u8]) -> Result<Option<V>>
@@ -226,10 +234,11 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
         Q: Serialize + ?Sized,
     {
         let encoded = self.encode_key(key)?;
-        Ok(self.inner.h.header(&encoded)?.map(|h| EntryMeta {
-            ctime: clock::to_system_time(h.ctime_ms),
-            atime: clock::to_system_time(h.atime_ms),
-        }))
+        Ok(self
+            .inner
+            .h
+            .header(&encoded)?
+            .map(|h| EntryMeta { ctime: clock::to_system_time(h.ctime_ms), atime: clock::to_system_time(h.atime_ms) }))
     }
 
     /// Number of entries, in O(1).

@@ -100,7 +100,9 @@ fn open_env(path: &Path, opts: &EnvOptions) -> Result<heed::Env<WithoutTls>> {
                     std::thread::sleep(Duration::from_millis(2));
                 }
             }
-            Err(heed::Error::Mdb(e @ (heed::MdbError::Invalid | heed::MdbError::VersionMismatch | heed::MdbError::Corrupted))) => {
+            Err(heed::Error::Mdb(
+                e @ (heed::MdbError::Invalid | heed::MdbError::VersionMismatch | heed::MdbError::Corrupted),
+            )) => {
                 return Err(Error::BadFile { path: path.to_path_buf(), reason: e.to_string() });
             }
             Err(e) => return Err(Error::lmdb(path, "opening the environment", e)),
@@ -160,7 +162,8 @@ fn check_data_file(dir: &Path) -> Result<()> {
         return Err(bad(format!("file of {len} bytes is shorter than its two meta pages")));
     }
     let mut second = vec![0u8; 160];
-    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(psize)).map_err(|e| Error::io(&file, "seeking data.mdb", e))?;
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(psize))
+        .map_err(|e| Error::io(&file, "seeking data.mdb", e))?;
     f.read_exact(&mut second).map_err(|e| Error::io(&file, "reading data.mdb's header", e))?;
     let metas = [&first[..], &second[..]];
     let mut best: Option<(u64, u64)> = None;
@@ -181,4 +184,3 @@ fn check_data_file(dir: &Path) -> Result<()> {
     }
     Ok(())
 }
-

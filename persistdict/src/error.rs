@@ -147,9 +147,7 @@ pub enum Error {
     },
 
     /// `initialize` was called on a database that was already initialized.
-    #[error(
-        "{path}: already initialized; initialize() populates a database once, call clear() first to start again"
-    )]
+    #[error("{path}: already initialized; initialize() populates a database once, call clear() first to start again")]
     AlreadyInitialized {
         /// The directory.
         path: PathBuf,

@@ -38,7 +38,8 @@ pub(crate) struct Handle {
 
 impl Handle {
     pub fn open(opts: Options) -> Result<Handle> {
-        let env_opts = EnvOptions { map_size: opts.map_size, key_size_limit: opts.key_size_limit, dir_mode: opts.dir_mode };
+        let env_opts =
+            EnvOptions { map_size: opts.map_size, key_size_limit: opts.key_size_limit, dir_mode: opts.dir_mode };
         let (store, _fresh) = env::open_shared(&opts.path, &env_opts)?;
         if let Some(requested) = opts.key_size_limit
             && requested != store.key_size_limit
@@ -159,6 +160,11 @@ impl Handle {
         // The header is only needed for freshness; ctime is not read from the cache.
         let header = Header { hashed: lookup.digest.is_some(), seq: 0, ctime_ms: now, atime_ms: now };
         self.after_write(txn_id, encoded, Some(Cached { value: value.into(), header }));
+        if outcome == PutOutcome::Displaced
+            && let Some(mut front) = self.front()
+        {
+            front.clear();
+        }
         debug!(name = %self.name, ?outcome, "put");
         Ok(outcome)
     }
@@ -173,7 +179,11 @@ impl Handle {
             if let Some(bytes) = self.store.get_in(txn, &lookup, |v, _| Ok(v.to_vec()))? {
                 return Ok((Some(bytes), id));
             }
-            self.store.put_in(txn, &lookup, value, now)?;
+            if self.store.put_in(txn, &lookup, value, now)? == PutOutcome::Displaced
+                && let Some(mut front) = self.front()
+            {
+                front.clear();
+            }
             Ok((None, id))
         })?;
         if existing.is_none() {

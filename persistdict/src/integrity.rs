@@ -47,7 +47,11 @@ impl IntegrityReport {
 
     /// How many problems were repaired.
     pub fn repaired(&self) -> usize {
-        self.missing_order_rows + self.missing_atime_rows + self.orphan_order_rows + self.orphan_atime_rows + self.ctime_after_atime
+        self.missing_order_rows
+            + self.missing_atime_rows
+            + self.orphan_order_rows
+            + self.orphan_atime_rows
+            + self.ctime_after_atime
     }
 }
 

@@ -22,13 +22,16 @@ use crate::store::seq_key;
 
 const BATCH: usize = 256;
 
+/// Turns one entry's key and value bytes into an item.
+type Projector<T, KC, VC> = fn(&PersistDictRef<'_, KC, VC>, &[u8], &[u8]) -> Result<T>;
+
 /// The streaming iterator behind [`PersistDict::iter`], `keys` and `values`.
 pub(crate) struct Iter<T, KC, VC> {
     inner: Arc<Inner<KC, VC>>,
     txn: Option<RoTxn<'static, WithoutTls>>,
     next_seq: u64,
     buf: VecDeque<Result<(Vec<u8>, Vec<u8>)>>,
-    project: fn(&PersistDictRef<'_, KC, VC>, &[u8], &[u8]) -> Result<T>,
+    project: Projector<T, KC, VC>,
 }
 
 /// A borrowed view used to decode within an iterator.
@@ -60,7 +63,9 @@ impl<T, KC, VC> Iter<T, KC, VC> {
         store.with_gate(|| -> Result<()> {
             let lm = store.lm("iterating");
             let start = seq_key(self.next_seq);
-            for item in store.t.order.range(txn, &(Bound::Included(&start[..]), Bound::Unbounded)).map_err(&lm)?.take(BATCH) {
+            for item in
+                store.t.order.range(txn, &(Bound::Included(&start[..]), Bound::Unbounded)).map_err(&lm)?.take(BATCH)
+            {
                 let (seq, stored) = item.map_err(&lm)?;
                 last = Some(u64::from_be_bytes(seq.try_into().unwrap_or([0; 8])));
                 // An order row whose entry is gone (a concurrent removal in
@@ -105,7 +110,10 @@ impl<T, KC: Codec, VC: Codec> Iterator for Iter<T, KC, VC> {
 }
 
 impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
-    fn iter_with<T>(&self, project: fn(&PersistDictRef<'_, KC, VC>, &[u8], &[u8]) -> Result<T>) -> Result<Iter<T, KC, VC>> {
+    fn iter_with<T>(
+        &self,
+        project: Projector<T, KC, VC>,
+    ) -> Result<Iter<T, KC, VC>> {
         let txn = self.store().snapshot()?;
         Ok(Iter { inner: self.inner.clone(), txn: Some(txn), next_seq: 0, buf: VecDeque::new(), project })
     }

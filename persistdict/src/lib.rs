@@ -71,6 +71,10 @@ pub use stats::Stats;
 #[doc(hidden)]
 pub mod __private;
 
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 /// Memoizes a function on disk; see the [crate docs](crate) and `README.md`.
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]

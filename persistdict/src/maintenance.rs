@@ -188,7 +188,12 @@ fn thread_main(weak: Weak<Store>, shared: Arc<Shared>) {
 /// One maintenance run: clear stale reader slots, then remove what expired,
 /// in batches, until nothing is due or `timeout` passed. Opening a database
 /// where nothing is due costs one lookup of the oldest atime.
-pub(crate) fn run(store: &Store, window: Option<Duration>, durability: Durability, timeout: Duration) -> Result<RunReport> {
+pub(crate) fn run(
+    store: &Store,
+    window: Option<Duration>,
+    durability: Durability,
+    timeout: Duration,
+) -> Result<RunReport> {
     let started = Instant::now();
     let mut report = RunReport { stale_readers: store.env.clear_stale_readers().unwrap_or(0), ..RunReport::default() };
     if let Some(window) = window {

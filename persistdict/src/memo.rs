@@ -166,7 +166,11 @@ where
     /// assert!(!d.contains_key("x")?);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_get_or_insert_with<Q, E>(&self, key: &Q, f: impl FnOnce() -> std::result::Result<V, E>) -> Result<std::result::Result<V, E>>
+    pub fn try_get_or_insert_with<Q, E>(
+        &self,
+        key: &Q,
+        f: impl FnOnce() -> std::result::Result<V, E>,
+    ) -> Result<std::result::Result<V, E>>
     where
         K: Borrow<Q>,
         Q: Serialize + ?Sized,

@@ -78,9 +78,9 @@ impl MemoStore {
                 if p.is_relative() { std::env::current_dir().map(|c| c.join(&p)).unwrap_or(p) } else { p }
             }
             None => {
-                let root = std::env::var_os("PERSISTDICT_DIR").map(PathBuf::from).unwrap_or_else(|| {
-                    dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("persistdict")
-                });
+                let root = std::env::var_os("PERSISTDICT_DIR")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("persistdict"));
                 root.join(self.config.crate_name)
             }
         }
@@ -252,7 +252,7 @@ pub struct KeyBuilder {
     note = "derive serde::Serialize for it, or leave it out of the key with #[persist_cache(ignore(arg))]"
 )]
 #[doc(hidden)]
-pub trait CacheKey {}
+pub trait CacheKey: Serialize {}
 impl<T: Serialize + ?Sized> CacheKey for T {}
 
 /// Results that `#[persist_cache]` can store.
@@ -262,7 +262,7 @@ impl<T: Serialize + ?Sized> CacheKey for T {}
     note = "derive serde::Serialize and serde::Deserialize for it (for Result<T, E>, only T needs them)"
 )]
 #[doc(hidden)]
-pub trait CacheValue {}
+pub trait CacheValue: Serialize + DeserializeOwned {}
 impl<T: Serialize + DeserializeOwned> CacheValue for T {}
 
 impl KeyBuilder {
@@ -285,7 +285,7 @@ impl KeyBuilder {
 
     /// Adds an argument.
     #[doc(hidden)]
-    pub fn arg<T: CacheKey + Serialize + ?Sized>(&mut self, value: &T) {
+    pub fn arg<T: CacheKey + ?Sized>(&mut self, value: &T) {
         let Some(h) = &mut self.hasher else { return };
         self.buf.clear();
         match bincode::serde::encode_into_std_write(value, &mut self.buf, bincode::config::standard()) {
@@ -351,7 +351,11 @@ impl CallKey {
 
 /// The call path of a sync function whose whole result is stored.
 #[doc(hidden)]
-pub fn call<R: Serialize + DeserializeOwned>(store: &'static MemoStore, key: Option<Key>, body: impl FnOnce() -> R) -> R {
+pub fn call<R: Serialize + DeserializeOwned>(
+    store: &'static MemoStore,
+    key: Option<Key>,
+    body: impl FnOnce() -> R,
+) -> R {
     let (Some(h), Some(key), false) = (store.handle(), key, store.bypassed()) else { return body() };
     loop {
         if let Some(v) = store.cached(h, &key) {

@@ -98,12 +98,18 @@ pub(crate) fn split_atime_key(k: &[u8]) -> Option<(u64, u64)> {
 pub(crate) enum PutOutcome {
     Inserted,
     Replaced,
+    /// The key took the slot of another key (a hash collision): caches of
+    /// that other key must go.
+    Displaced,
 }
 
 impl Store {
     pub(crate) fn new(env: Env<WithoutTls>, path: PathBuf, id: (u64, u64), opts: &EnvOptions) -> Result<Self> {
         let p = path.clone();
-        let lm = |action: &'static str| { let p = p.clone(); move |e| Error::lmdb(&p, action, e) };
+        let lm = |action: &'static str| {
+            let p = p.clone();
+            move |e| Error::lmdb(&p, action, e)
+        };
         let wtxn = env.write_txn().map_err(lm("starting the first transaction"))?;
         let (entries, order, atime, meta_db) = env
             .create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
@@ -318,15 +324,25 @@ impl Store {
 
     /// Inserts or overwrites inside a write transaction; keeps ctime and
     /// order on overwrite.
-    pub(crate) fn put_in(&self, txn: &mut RwTxn<'_>, lookup: &Lookup<'_>, value: &[u8], now_ms: u64) -> Result<PutOutcome> {
+    pub(crate) fn put_in(
+        &self,
+        txn: &mut RwTxn<'_>,
+        lookup: &Lookup<'_>,
+        value: &[u8],
+        now_ms: u64,
+    ) -> Result<PutOutcome> {
         let lm = self.lm("writing an entry");
         let (header, outcome) = match self.header_in(txn, lookup)? {
             Some((old, true)) => {
                 self.t.atime.delete(txn, &atime_key(old.atime_ms, old.seq)).map_err(&lm)?;
                 let ctime_ms = old.ctime_ms.min(now_ms);
-                (Header { hashed: lookup.digest.is_some(), seq: old.seq, ctime_ms, atime_ms: now_ms }, PutOutcome::Replaced)
+                (
+                    Header { hashed: lookup.digest.is_some(), seq: old.seq, ctime_ms, atime_ms: now_ms },
+                    PutOutcome::Replaced,
+                )
             }
             other => {
+                let displaced = matches!(other, Some((_, false)));
                 if let Some((old, false)) = other {
                     // Another key shares this LMDB key (a hash collision, or a
                     // corrupt record): the new key takes the slot.
@@ -335,7 +351,10 @@ impl Store {
                 }
                 let seq = self.next_seq(txn)?;
                 self.t.order.put(txn, &seq_key(seq), lookup.stored()).map_err(&lm)?;
-                (Header { hashed: lookup.digest.is_some(), seq, ctime_ms: now_ms, atime_ms: now_ms }, PutOutcome::Inserted)
+                (
+                    Header { hashed: lookup.digest.is_some(), seq, ctime_ms: now_ms, atime_ms: now_ms },
+                    if displaced { PutOutcome::Displaced } else { PutOutcome::Inserted },
+                )
             }
         };
         let rec = record::encode(&header, lookup.full_key(), value);
