@@ -91,7 +91,9 @@ fn another_format_version_is_refused() {
         let w = env.write_txn().unwrap();
         let meta = env
             .create_databases_and_commit(w, |o, w| -> heed::Result<_> {
-                Ok(heed::CommitOrAbort::<_, ()>::Commit(o.create_database::<heed::types::Bytes, heed::types::Bytes>(w, Some("meta"))?))
+                Ok(heed::CommitOrAbort::<_, ()>::Commit(
+                    o.create_database::<heed::types::Bytes, heed::types::Bytes>(w, Some("meta"))?,
+                ))
             })
             .unwrap()
             .unwrap_commit();

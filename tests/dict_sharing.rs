@@ -95,8 +95,11 @@ fn two_hundred_reader_threads() {
 #[test]
 fn the_map_grows_from_tiny_to_300_mib() {
     let dir = tempfile::tempdir().unwrap();
-    let d: PersistDict<u64, Vec<u8>> =
-        PersistDict::builder(dir.path()).map_size(64 * 1024).durability(persistdict::Durability::NoSync).open().unwrap();
+    let d: PersistDict<u64, Vec<u8>> = PersistDict::builder(dir.path())
+        .map_size(64 * 1024)
+        .durability(persistdict::Durability::NoSync)
+        .open()
+        .unwrap();
     let chunk = vec![0xA5u8; 1 << 20];
     for i in 0..300 {
         d.insert(&i, &chunk).unwrap();

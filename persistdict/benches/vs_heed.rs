@@ -103,8 +103,7 @@ fn gets(c: &mut Criterion) {
         b.iter(|| {
             i += 1;
             let mut w = env.write_txn().expect("txn");
-            db.put(&mut w, &Bincode.encode(&(i % N)).expect("k"), &Bincode.encode(&value(i)).expect("v"))
-                .expect("put");
+            db.put(&mut w, &Bincode.encode(&(i % N)).expect("k"), &Bincode.encode(&value(i)).expect("v")).expect("put");
             w.commit().expect("commit")
         })
     });

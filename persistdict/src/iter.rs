@@ -110,10 +110,7 @@ impl<T, KC: Codec, VC: Codec> Iterator for Iter<T, KC, VC> {
 }
 
 impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
-    fn iter_with<T>(
-        &self,
-        project: Projector<T, KC, VC>,
-    ) -> Result<Iter<T, KC, VC>> {
+    fn iter_with<T>(&self, project: Projector<T, KC, VC>) -> Result<Iter<T, KC, VC>> {
         let txn = self.store().snapshot()?;
         Ok(Iter { inner: self.inner.clone(), txn: Some(txn), next_seq: 0, buf: VecDeque::new(), project })
     }

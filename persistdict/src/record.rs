@@ -145,6 +145,18 @@ mod tests {
         Header { hashed, seq: 7, ctime_ms: 1000, atime_ms: 2000 }
     }
 
+    /// The exact bytes of a record: computed independently (Python's zlib.crc32)
+    /// when format version 1 was fixed. A change here needs a FORMAT_VERSION bump.
+    #[test]
+    fn golden_bytes_of_format_version_1() {
+        let golden: [u8; 39] = [
+            1, 0, 7, 0, 0, 0, 0, 0, 0, 0, 232, 3, 0, 0, 0, 0, 0, 0, 208, 7, 0, 0, 0, 0, 0, 0, 52, 88, 119, 29, 189,
+            125, 12, 41, 118, 97, 108, 117, 101,
+        ];
+        assert_eq!(encode(&header(false), None, b"value"), golden);
+        assert_eq!(crate::meta::FORMAT_VERSION, 1, "bump the golden bytes together with the version");
+    }
+
     #[test]
     fn roundtrip_plain_and_hashed() {
         let plain = encode(&header(false), None, b"value");

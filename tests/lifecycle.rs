@@ -1,0 +1,291 @@
+//! Entry lifecycle: atime, expiry, maintenance modes, integrity, initialize-once.
+
+use std::time::Duration;
+
+use persistdict::{Error, Maintenance, PersistDict};
+
+const WINDOW: Duration = Duration::from_millis(200);
+
+fn sleep(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+}
+
+#[test]
+fn entries_expire_after_the_window_and_not_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let d: PersistDict<u32, u32> =
+        PersistDict::builder(dir.path()).expire_after(WINDOW).maintenance(Maintenance::Disabled).open().unwrap();
+    d.insert(&1, &1).unwrap();
+    assert_eq!(d.expire().unwrap(), 0);
+    assert!(d.contains_key(&1).unwrap());
+    sleep(250);
+    d.insert(&2, &2).unwrap();
+    assert_eq!(d.expire().unwrap(), 1);
+    assert!(!d.contains_key(&1).unwrap());
+    assert!(d.contains_key(&2).unwrap());
+}
+
+#[test]
+fn get_refreshes_atime_beyond_the_granularity_and_contains_key_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let d: PersistDict<u32, u32> = PersistDict::builder(dir.path())
+        .expire_after(Duration::from_secs(3600))
+        .atime_granularity(Duration::from_millis(50))
+        .maintenance(Maintenance::Disabled)
+        .open()
+        .unwrap();
+    d.insert(&1, &1).unwrap();
+    let first = d.metadata(&1).unwrap().unwrap();
+    sleep(80);
+    d.contains_key(&1).unwrap();
+    assert_eq!(d.metadata(&1).unwrap().unwrap().atime, first.atime);
+    d.get(&1).unwrap();
+    let refreshed = d.metadata(&1).unwrap().unwrap();
+    assert!(refreshed.atime > first.atime);
+    assert_eq!(refreshed.ctime, first.ctime);
+    // Within the granularity a read does not write.
+    d.get(&1).unwrap();
+    assert_eq!(d.metadata(&1).unwrap().unwrap().atime, refreshed.atime);
+}
+
+#[test]
+fn a_read_keeps_an_entry_alive() {
+    let dir = tempfile::tempdir().unwrap();
+    let d: PersistDict<u32, u32> = PersistDict::builder(dir.path())
+        .expire_after(WINDOW)
+        .maintenance(Maintenance::Disabled)
+        .lru_capacity(0)
+        .open()
+        .unwrap();
+    d.insert(&1, &1).unwrap();
+    d.insert(&2, &2).unwrap();
+    for _ in 0..5 {
+        sleep(60);
+        d.get(&1).unwrap();
+    }
+    assert_eq!(d.expire().unwrap(), 1);
+    assert!(d.contains_key(&1).unwrap());
+}
+
+#[test]
+fn a_sweep_touches_only_what_is_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let d: PersistDict<u32, u32> = PersistDict::builder(dir.path())
+        .maintenance(Maintenance::Disabled)
+        .durability(persistdict::Durability::NoSync)
+        .open()
+        .unwrap();
+    d.extend((0..100).map(|i| (i, i))).unwrap();
+    sleep(300);
+    let fresh_since = std::time::Instant::now();
+    d.extend((100..100_000).map(|i| (i, i))).unwrap();
+    // A window that every fresh entry is inside and every old one outside,
+    // however long the big extend took.
+    let window = fresh_since.elapsed() + Duration::from_millis(150);
+    let sweeper: PersistDict<u32, u32> =
+        PersistDict::builder(dir.path()).expire_after(window).maintenance(Maintenance::Disabled).open().unwrap();
+    let before = d.stats().unwrap().expire_examined;
+    assert_eq!(sweeper.expire().unwrap(), 100);
+    let examined = d.stats().unwrap().expire_examined - before;
+    assert_eq!(examined, 100, "a sweep must examine only the due entries");
+    assert_eq!(d.len().unwrap(), 99_900);
+}
+
+#[test]
+fn foreground_maintenance_expires_inside_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let d: PersistDict<u32, u32> =
+            PersistDict::builder(dir.path()).maintenance(Maintenance::Disabled).open().unwrap();
+        d.extend((0..10).map(|i| (i, i))).unwrap();
+    }
+    sleep(250);
+    let d: PersistDict<u32, u32> =
+        PersistDict::builder(dir.path()).expire_after(WINDOW).maintenance(Maintenance::Foreground).open().unwrap();
+    assert_eq!(d.len().unwrap(), 0);
+    assert!(d.wait_for_maintenance(Duration::ZERO));
+}
+
+#[test]
+fn background_maintenance_expires_off_the_callers_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let d: PersistDict<u32, u32> =
+            PersistDict::builder(dir.path()).maintenance(Maintenance::Disabled).open().unwrap();
+        d.extend((0..10).map(|i| (i, i))).unwrap();
+    }
+    sleep(250);
+    let d: PersistDict<u32, u32> =
+        PersistDict::builder(dir.path()).expire_after(WINDOW).maintenance(Maintenance::Background).open().unwrap();
+    assert!(d.wait_for_maintenance(Duration::from_secs(10)));
+    assert_eq!(d.len().unwrap(), 0);
+}
+
+#[test]
+fn disabled_maintenance_never_expires_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let d: PersistDict<u32, u32> =
+            PersistDict::builder(dir.path()).maintenance(Maintenance::Disabled).open().unwrap();
+        d.extend((0..10).map(|i| (i, i))).unwrap();
+    }
+    sleep(250);
+    let d: PersistDict<u32, u32> =
+        PersistDict::builder(dir.path()).expire_after(WINDOW).maintenance(Maintenance::Disabled).open().unwrap();
+    assert!(d.wait_for_maintenance(Duration::ZERO));
+    assert_eq!(d.len().unwrap(), 10);
+}
+
+#[test]
+fn background_maintenance_runs_periodically() {
+    let dir = tempfile::tempdir().unwrap();
+    let d: PersistDict<u32, u32> = PersistDict::builder(dir.path())
+        .expire_after(Duration::from_millis(100))
+        .maintenance_interval(Duration::from_millis(50))
+        .open()
+        .unwrap();
+    d.insert(&1, &1).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while d.len().unwrap() > 0 {
+        assert!(std::time::Instant::now() < deadline, "periodic maintenance never expired the entry");
+        sleep(20);
+    }
+}
+
+#[test]
+fn an_interrupted_run_leaves_a_consistent_db_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let d: PersistDict<u32, u32> = PersistDict::builder(dir.path())
+            .maintenance(Maintenance::Disabled)
+            .durability(persistdict::Durability::NoSync)
+            .open()
+            .unwrap();
+        d.extend((0..5000).map(|i| (i, i))).unwrap();
+    }
+    sleep(250);
+    let d: PersistDict<u32, u32> = PersistDict::builder(dir.path())
+        .expire_after(WINDOW)
+        .maintenance(Maintenance::Foreground)
+        .maintenance_timeout(Duration::ZERO)
+        .open()
+        .unwrap();
+    // One batch of 1,000 ran, then the timeout stopped the run.
+    assert_eq!(d.len().unwrap(), 4000);
+    assert!(d.check_integrity().unwrap().is_clean());
+    assert_eq!(d.expire().unwrap(), 4000);
+}
+
+#[test]
+fn dropping_the_last_handle_stops_the_maintenance_thread() {
+    fn maintenance_threads() -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter(|t| {
+                let comm = t.as_ref().unwrap().path().join("comm");
+                std::fs::read_to_string(comm).is_ok_and(|c| c.starts_with("persistdict-mai"))
+            })
+            .count()
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let before = maintenance_threads();
+    let d: PersistDict<u32, u32> = PersistDict::builder(dir.path().join("bg")).expire_days(1).open().unwrap();
+    let d2 = d.clone();
+    assert!(d.wait_for_maintenance(Duration::from_secs(10)));
+    assert!(maintenance_threads() > before);
+    drop(d);
+    drop(d2);
+    // The drop joined the thread: it is gone now, not eventually.
+    assert!(maintenance_threads() <= before, "the maintenance thread outlived its last handle");
+}
+
+#[test]
+fn initialize_once_across_handles_until_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let a: PersistDict<String, u32> = PersistDict::open(dir.path()).unwrap();
+    let b: PersistDict<String, u32> = PersistDict::open(dir.path()).unwrap();
+    a.initialize([("x".to_string(), 1)]).unwrap();
+    let err = b.initialize([("y".to_string(), 2)]).unwrap_err();
+    assert!(matches!(err, Error::AlreadyInitialized { .. }), "{err}");
+    assert!(!b.contains_key("y").unwrap());
+    b.clear().unwrap();
+    a.initialize([("z".to_string(), 3)]).unwrap();
+    assert_eq!(b.get("z").unwrap(), Some(3));
+}
+
+#[test]
+fn initialize_holds_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(PersistDict::<u32, u32>::open(dir.path()).unwrap().initialize([(1, 1)]));
+    let d: PersistDict<u32, u32> = PersistDict::open(dir.path()).unwrap();
+    assert!(matches!(d.initialize([]), Err(Error::AlreadyInitialized { .. })));
+}
+
+#[test]
+fn integrity_repairs_broken_indexes_and_reports_bad_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let d: PersistDict<u32, String> = PersistDict::open(&path).unwrap();
+        d.extend((0..10).map(|i| (i, format!("v{i}")))).unwrap();
+        assert!(d.check_integrity().unwrap().is_clean());
+    }
+    {
+        // Break the database behind persistdict's back.
+        // SAFETY: not open elsewhere in this process.
+        let env = unsafe { heed::EnvOpenOptions::new().max_dbs(8).open(&path).unwrap() };
+        let w = env.write_txn().unwrap();
+        let (order, atime, entries) = env
+            .create_databases_and_commit(w, |o, w| -> heed::Result<_> {
+                type B = heed::types::Bytes;
+                Ok(heed::CommitOrAbort::<_, ()>::Commit((
+                    o.create_database::<B, B>(w, Some("order"))?,
+                    o.create_database::<B, B>(w, Some("atime"))?,
+                    o.create_database::<B, B>(w, Some("entries"))?,
+                )))
+            })
+            .unwrap()
+            .unwrap_commit();
+        let mut w = env.write_txn().unwrap();
+        order.delete(&mut w, &3u64.to_be_bytes()).unwrap(); // entry without order row
+        order.put(&mut w, &999u64.to_be_bytes(), b"nowhere").unwrap(); // order row pointing nowhere
+        let first_atime: Vec<u8> = atime.first(&w).unwrap().unwrap().0.to_vec();
+        atime.delete(&mut w, &first_atime).unwrap(); // entry without atime row
+        let mut junk = [0u8; 16];
+        junk[15] = 7;
+        atime.put(&mut w, &junk, b"nowhere").unwrap(); // atime row pointing nowhere
+        // A value of another type under key 5 (bincode of 5u32 is [5]).
+        let rec = entries.get(&w, &[5u8]).unwrap().unwrap().to_vec();
+        let mut bad = rec.clone();
+        bad[35] ^= 0xFF; // flip a byte of the value: its checksum fails
+        entries.put(&mut w, &[5u8], &bad).unwrap();
+        w.commit().unwrap();
+        env.prepare_for_closing().wait();
+    }
+    let d: PersistDict<u32, String> = PersistDict::open(&path).unwrap();
+    let r = d.check_integrity().unwrap();
+    assert_eq!(r.missing_order_rows, 1, "{r:?}");
+    assert_eq!(r.orphan_order_rows, 1, "{r:?}");
+    assert_eq!(r.missing_atime_rows, 1, "{r:?}");
+    assert_eq!(r.orphan_atime_rows, 1, "{r:?}");
+    assert_eq!(r.corrupt_records, 1, "{r:?}");
+    assert_eq!(r.entries_checked, 10);
+    let again = d.check_integrity().unwrap();
+    assert_eq!(again.repaired(), 0, "{again:?}");
+    assert_eq!(again.corrupt_records, 1, "corrupt records are kept for the user to look at");
+    let keys: Vec<u32> = d.keys().unwrap().filter_map(Result::ok).collect();
+    // The repaired order row puts key 3 back in its place; key 5 is unreadable.
+    assert_eq!(keys, [0, 1, 2, 3, 4, 6, 7, 8, 9]);
+}
+
+#[test]
+fn undecodable_values_are_reported_not_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    PersistDict::<u32, String>::open(&path).unwrap().insert(&1, &"text".to_string()).unwrap();
+    let as_u8: PersistDict<u32, u8> = PersistDict::open(&path).unwrap();
+    let r = as_u8.check_integrity().unwrap();
+    assert_eq!(r.undecodable_values, 1);
+    assert!(!r.is_clean());
+    assert_eq!(as_u8.len().unwrap(), 1);
+}
