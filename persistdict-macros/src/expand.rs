@@ -79,14 +79,16 @@ fn expand(opts: &Options, f: &CachedFn) -> TokenStream {
         Output::Result { ok } => ok.clone(),
         Output::Plain(t) => t.clone(),
     };
-    let assert_value = quote_spanned!(stored_ty.span()=> #private::assert_value::<#stored_ty>(););
+    // The runtime call is spanned at the stored type, so that a type that
+    // cannot be stored is reported there (its bound is on the call).
+    let value_span = stored_ty.span();
     let stmts = &item.block.stmts;
     let is_async = sig.asyncness.is_some();
     let call = match (&f.output, is_async) {
-        (Output::Plain(_), false) => quote!(#private::call),
-        (Output::Result { .. }, false) => quote!(#private::call_result),
-        (Output::Plain(_), true) => quote!(#private::call_async),
-        (Output::Result { .. }, true) => quote!(#private::call_result_async),
+        (Output::Plain(_), false) => quote_spanned!(value_span=> #private::call::<#stored_ty>),
+        (Output::Result { .. }, false) => quote_spanned!(value_span=> #private::call_result::<#stored_ty, _>),
+        (Output::Plain(_), true) => quote_spanned!(value_span=> #private::call_async::<#stored_ty>),
+        (Output::Result { .. }, true) => quote_spanned!(value_span=> #private::call_result_async::<#stored_ty, _>),
     };
     let run = if is_async {
         quote! {
@@ -105,7 +107,6 @@ fn expand(opts: &Options, f: &CachedFn) -> TokenStream {
         #vis #sig {
             static __PERSISTDICT_STORE: #private::MemoStore = #private::MemoStore::new(#config);
             let __persistdict_store: &'static #private::MemoStore = &__PERSISTDICT_STORE;
-            #assert_value
             let __persistdict_key = #key_block;
             #run
         }

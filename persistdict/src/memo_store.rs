@@ -351,11 +351,7 @@ impl CallKey {
 
 /// The call path of a sync function whose whole result is stored.
 #[doc(hidden)]
-pub fn call<R: Serialize + DeserializeOwned>(
-    store: &'static MemoStore,
-    key: Option<Key>,
-    body: impl FnOnce() -> R,
-) -> R {
+pub fn call<R: CacheValue>(store: &'static MemoStore, key: Option<Key>, body: impl FnOnce() -> R) -> R {
     let (Some(h), Some(key), false) = (store.handle(), key, store.bypassed()) else { return body() };
     loop {
         if let Some(v) = store.cached(h, &key) {
@@ -377,7 +373,7 @@ pub fn call<R: Serialize + DeserializeOwned>(
 
 /// The call path of a sync function returning `Result`: only `Ok` is stored.
 #[doc(hidden)]
-pub fn call_result<T: Serialize + DeserializeOwned, E>(
+pub fn call_result<T: CacheValue, E>(
     store: &'static MemoStore,
     key: Option<Key>,
     body: impl FnOnce() -> std::result::Result<T, E>,
@@ -405,7 +401,7 @@ pub fn call_result<T: Serialize + DeserializeOwned, E>(
 
 /// The call path of an `async fn` whose whole result is stored.
 #[doc(hidden)]
-pub async fn call_async<R: Serialize + DeserializeOwned>(
+pub async fn call_async<R: CacheValue>(
     store: &'static MemoStore,
     key: Option<Key>,
     body: impl Future<Output = R>,
@@ -433,7 +429,7 @@ pub async fn call_async<R: Serialize + DeserializeOwned>(
 
 /// The call path of an `async fn` returning `Result`: only `Ok` is stored.
 #[doc(hidden)]
-pub async fn call_result_async<T: Serialize + DeserializeOwned, E>(
+pub async fn call_result_async<T: CacheValue, E>(
     store: &'static MemoStore,
     key: Option<Key>,
     body: impl Future<Output = std::result::Result<T, E>>,
@@ -460,9 +456,3 @@ pub async fn call_result_async<T: Serialize + DeserializeOwned, E>(
         flight.wait_async().await;
     }
 }
-
-/// Compile-time checks spanned at the user's types.
-#[doc(hidden)]
-pub fn assert_key<T: CacheKey + ?Sized>() {}
-#[doc(hidden)]
-pub fn assert_value<T: CacheValue>() {}
