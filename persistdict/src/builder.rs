@@ -81,7 +81,7 @@ pub enum Durability {
 ///     .durability(Durability::NoMetaSync)
 ///     .open()?;
 /// assert_eq!(d.name(), "embeddings");
-/// # Ok::<(), persistdict::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[must_use = "a builder does nothing until `open()` is called"]
 pub struct Builder<K, V, KC = Bincode, VC = Bincode> {

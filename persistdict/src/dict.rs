@@ -58,7 +58,7 @@ pub(crate) struct Inner<KC, VC> {
 /// assert_eq!(d.len()?, 1);
 /// assert!(d.remove("hello")?);
 /// assert!(d.is_empty()?);
-/// # Ok::<(), persistdict::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct PersistDict<K, V, KC = Bincode, VC = Bincode> {
     pub(crate) inner: Arc<Inner<KC, VC>>,
@@ -308,7 +308,7 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
     /// assert!(matches!(d.initialize([]), Err(persistdict::Error::AlreadyInitialized { .. })));
     /// d.clear()?;
     /// d.initialize([("c".to_string(), 3)])?;
-    /// # Ok::<(), persistdict::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn initialize(&self, pairs: impl IntoIterator<Item = (K, V)>) -> Result<()>
     where

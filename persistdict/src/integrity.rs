@@ -75,7 +75,7 @@ where
     /// let report = d.check_integrity()?;
     /// assert!(report.is_clean());
     /// assert_eq!(report.entries_checked, 1);
-    /// # Ok::<(), persistdict::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn check_integrity(&self) -> Result<IntegrityReport> {
         let store = self.store();

@@ -128,7 +128,7 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
     /// d.extend([("b".to_string(), 2), ("a".to_string(), 1)])?;
     /// let all: Vec<(String, u32)> = d.iter()?.collect::<Result<_, _>>()?;
     /// assert_eq!(all, [("b".to_string(), 2), ("a".to_string(), 1)]);
-    /// # Ok::<(), persistdict::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn iter(&self) -> Result<impl Iterator<Item = Result<(K, V)>> + use<K, V, KC, VC>>
     where

@@ -17,7 +17,7 @@
 //! // Later, in this or another process:
 //! let d: PersistDict<String, Vec<f32>> = PersistDict::open(&path)?;
 //! assert_eq!(d.get("hello")?, Some(vec![0.25, 0.5]));
-//! # Ok::<(), persistdict::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! ## Lifecycle of an entry
