@@ -3,25 +3,137 @@
 //! - `write PATH START COUNT`: inserts keys START..START+COUNT (value = key * 2)
 //! - `get PATH KEY`: prints the value of KEY or `none`
 //! - `insert PATH KEY VALUE`
+//! - `ackloop PATH START MAP_SIZE VALUE_LEN [WINDOW_MS]`: inserts key i (value: VALUE_LEN
+//!   bytes of `i as u8`) with `Durability::Sync`, then prints `ack i`, forever; with
+//!   WINDOW_MS, background maintenance expires entries older than that meanwhile
+//! - `mixed PATH ID MILLIS`: random inserts, removes, gets and expire() on keys
+//!   ID*1000..ID*1000+100 for MILLIS; prints `key present VALUE START_MS` or
+//!   `key absent START_MS` per key, START_MS being when its last write began
+//! - `clearer PATH MILLIS`: clear() now and then for MILLIS; prints `clear END_MS` each
 #![allow(clippy::print_stdout)]
 
-use persistdict::PersistDict;
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use persistdict::{Durability, Maintenance, PersistDict};
+
+fn now_ms() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
+}
+
+/// A small xorshift generator: the helper needs no dependency for randomness.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn seed() -> u64 {
+    (now_ms() as u64) ^ (u64::from(std::process::id()) << 32) | 1
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let d: PersistDict<u64, u64> = PersistDict::open(&args[2])?;
+    let path = &args[2];
+    let mut out = std::io::stdout().lock();
     match args[1].as_str() {
         "write" => {
+            let d: PersistDict<u64, u64> = PersistDict::open(path)?;
             let (start, count): (u64, u64) = (args[3].parse()?, args[4].parse()?);
             for k in start..start + count {
                 d.insert(&k, &(k * 2))?;
             }
         }
-        "get" => match d.get(&args[3].parse::<u64>()?)? {
-            Some(v) => println!("{v}"),
-            None => println!("none"),
-        },
-        "insert" => d.insert(&args[3].parse::<u64>()?, &args[4].parse::<u64>()?)?,
+        "get" => {
+            let d: PersistDict<u64, u64> = PersistDict::open(path)?;
+            match d.get(&args[3].parse::<u64>()?)? {
+                Some(v) => writeln!(out, "{v}")?,
+                None => writeln!(out, "none")?,
+            }
+        }
+        "insert" => {
+            let d: PersistDict<u64, u64> = PersistDict::open(path)?;
+            d.insert(&args[3].parse::<u64>()?, &args[4].parse::<u64>()?)?;
+        }
+        "ackloop" => {
+            let start: u64 = args[3].parse()?;
+            let mut b = PersistDict::<u64, Vec<u8>>::builder(path)
+                .durability(Durability::Sync)
+                .map_size(args[4].parse()?)
+                .maintenance(Maintenance::Disabled);
+            if let Some(window) = args.get(6) {
+                b = b
+                    .expire_after(Duration::from_millis(window.parse()?))
+                    .maintenance(Maintenance::Background)
+                    .maintenance_interval(Duration::from_millis(5));
+            }
+            let d = b.open()?;
+            let len: usize = args[5].parse()?;
+            for i in start.. {
+                d.insert(&i, &vec![i as u8; len])?;
+                writeln!(out, "ack {i}")?;
+                out.flush()?;
+            }
+        }
+        "mixed" => {
+            let d: PersistDict<u64, u64> = PersistDict::builder(path)
+                .expire_after(Duration::from_secs(3600))
+                .durability(Durability::NoSync)
+                .open()?;
+            let id: u64 = args[3].parse()?;
+            let until = Instant::now() + Duration::from_millis(args[4].parse()?);
+            let mut rng = Rng(seed());
+            // key -> (present value, start of the last write)
+            let mut model: HashMap<u64, (Option<u64>, u128)> = HashMap::new();
+            let mut version = 0;
+            while Instant::now() < until {
+                let key = id * 1000 + rng.next() % 100;
+                match rng.next() % 10 {
+                    0..=4 => {
+                        version += 1;
+                        let started = now_ms();
+                        d.insert(&key, &version)?;
+                        model.insert(key, (Some(version), started));
+                    }
+                    5 | 6 => {
+                        let started = now_ms();
+                        d.remove(&key)?;
+                        model.insert(key, (None, started));
+                    }
+                    7 | 8 => {
+                        // A value read is one this process wrote (possibly since cleared).
+                        if let Some(v) = d.get(&key)? {
+                            assert!(v <= version, "read a value this process never wrote");
+                        }
+                    }
+                    _ => {
+                        d.expire()?;
+                    }
+                }
+            }
+            for (key, (value, started)) in model {
+                match value {
+                    Some(v) => writeln!(out, "{key} present {v} {started}")?,
+                    None => writeln!(out, "{key} absent {started}")?,
+                }
+            }
+        }
+        "clearer" => {
+            let d: PersistDict<u64, u64> = PersistDict::builder(path).durability(Durability::NoSync).open()?;
+            let until = Instant::now() + Duration::from_millis(args[3].parse()?);
+            let mut rng = Rng(seed());
+            while Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(50 + rng.next() % 200));
+                d.clear()?;
+                writeln!(out, "clear {}", now_ms())?;
+            }
+        }
         other => return Err(format!("unknown command {other}").into()),
     }
     Ok(())
