@@ -46,17 +46,39 @@ pub(crate) fn open_shared(path: &Path, opts: &EnvOptions) -> Result<(Arc<Store>,
     prepare_dir(path, opts.dir_mode)?;
     let meta = fs::metadata(path).map_err(|e| Error::io(path, "reading the directory's metadata", e))?;
     let id = (meta.dev(), meta.ino());
-    let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(store) = registry.get(&id).and_then(Weak::upgrade) {
-        return Ok((store, false));
-    }
     let canonical = fs::canonicalize(path).map_err(|e| Error::io(path, "resolving the path", e))?;
-    check_data_file(&canonical)?;
-    let env = open_env(&canonical, opts)?;
-    let store = Arc::new(Store::new(env, canonical, id, opts)?);
-    registry.insert(id, Arc::downgrade(&store));
-    debug!(path = %store.path.display(), "opened LMDB environment");
-    Ok((store, true))
+    for _ in 0..100 {
+        let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(store) = registry.get(&id).and_then(Weak::upgrade) {
+            return Ok((store, false));
+        }
+        check_data_file(&canonical)?;
+        match open_env(&canonical, opts)? {
+            Some(env) => {
+                let store = Arc::new(Store::new(env, canonical, id, opts)?);
+                registry.insert(id, Arc::downgrade(&store));
+                debug!(path = %store.path.display(), "opened LMDB environment");
+                return Ok((store, true));
+            }
+            None => {
+                // The previous Store of this directory is being dropped in
+                // another thread (its drop needs this lock): release the
+                // lock, wait for heed to close the environment, retry.
+                drop(registry);
+                match heed::env_closing_event(&canonical) {
+                    Some(event) => {
+                        event.wait_timeout(Duration::from_millis(100));
+                    }
+                    None => std::thread::yield_now(),
+                }
+            }
+        }
+    }
+    Err(Error::lmdb(
+        path,
+        "opening the environment (it is still being closed by another thread)",
+        heed::Error::EnvAlreadyOpened,
+    ))
 }
 
 /// Called by `Store::drop`: forget the entry unless a new store took its place.
@@ -80,35 +102,23 @@ fn prepare_dir(path: &Path, mode: u32) -> Result<()> {
     }
 }
 
-fn open_env(path: &Path, opts: &EnvOptions) -> Result<heed::Env<WithoutTls>> {
+/// Opens the environment; `None` when heed still has it open (closing).
+fn open_env(path: &Path, opts: &EnvOptions) -> Result<Option<heed::Env<WithoutTls>>> {
     let mut options = EnvOpenOptions::new().read_txn_without_tls();
     options.map_size(round_to_page(opts.map_size)).max_readers(MAX_READERS).max_dbs(MAX_DBS);
     // Commits start fully synced; each write transaction sets the flags of
     // the handle that runs it (see `Store::write`).
-    for attempt in 0.. {
-        // SAFETY: the registry guarantees one Env per directory in this
-        // process; LMDB's lock file coordinates other processes. The files are
-        // checked by `check_data_file` before they are mapped.
-        match unsafe { options.open(path) } {
-            Ok(env) => return Ok(env),
-            // The previous Store of this directory is still being dropped in
-            // another thread: wait for heed to close it, then retry.
-            Err(heed::Error::EnvAlreadyOpened) if attempt < 50 => {
-                if let Some(event) = heed::env_closing_event(path) {
-                    event.wait_timeout(Duration::from_millis(100));
-                } else {
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-            }
-            Err(heed::Error::Mdb(
-                e @ (heed::MdbError::Invalid | heed::MdbError::VersionMismatch | heed::MdbError::Corrupted),
-            )) => {
-                return Err(Error::BadFile { path: path.to_path_buf(), reason: e.to_string() });
-            }
-            Err(e) => return Err(Error::lmdb(path, "opening the environment", e)),
-        }
+    // SAFETY: the registry guarantees one Env per directory in this process;
+    // LMDB's lock file coordinates other processes. The files are checked by
+    // `check_data_file` before they are mapped.
+    match unsafe { options.open(path) } {
+        Ok(env) => Ok(Some(env)),
+        Err(heed::Error::EnvAlreadyOpened) => Ok(None),
+        Err(heed::Error::Mdb(
+            e @ (heed::MdbError::Invalid | heed::MdbError::VersionMismatch | heed::MdbError::Corrupted),
+        )) => Err(Error::BadFile { path: path.to_path_buf(), reason: e.to_string() }),
+        Err(e) => Err(Error::lmdb(path, "opening the environment", e)),
     }
-    unreachable!("the loop returns")
 }
 
 pub(crate) fn page_size() -> usize {
