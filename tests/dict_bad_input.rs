@@ -78,6 +78,10 @@ fn flipped_value_bytes_are_detected() {
     assert_eq!(d.get("other").unwrap(), Some(vec![1, 2, 3]));
     let report = d.check_integrity().unwrap();
     assert_eq!(report.corrupt_records, 1);
+    // The damaged entry can be removed (or overwritten) like any other.
+    assert!(d.remove("k").unwrap());
+    assert!(d.check_integrity().unwrap().is_clean());
+    assert_eq!(d.get("other").unwrap(), Some(vec![1, 2, 3]));
 }
 
 #[test]

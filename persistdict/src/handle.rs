@@ -155,7 +155,7 @@ impl Handle {
         let now = clock::now_ms();
         let (outcome, txn_id) = self.store.write(self.opts.durability, encoded.len() + value.len(), |txn, _| {
             let id = txn.id();
-            Ok((self.store.put_in(txn, &lookup, value, now)?, id))
+            Ok((self.store.put_in(txn, &lookup, value, now, &mut None)?, id))
         })?;
         // The header is only needed for freshness; ctime is not read from the cache.
         let header = Header { hashed: lookup.digest.is_some(), seq: 0, ctime_ms: now, atime_ms: now };
@@ -179,7 +179,7 @@ impl Handle {
             if let Some(bytes) = self.store.get_in(txn, &lookup, |v, _| Ok(v.to_vec()))? {
                 return Ok((Some(bytes), id));
             }
-            if self.store.put_in(txn, &lookup, value, now)? == PutOutcome::Displaced
+            if self.store.put_in(txn, &lookup, value, now, &mut None)? == PutOutcome::Displaced
                 && let Some(mut front) = self.front()
             {
                 front.clear();
@@ -215,8 +215,9 @@ impl Handle {
                 }
                 t.meta.put(txn, meta::INITIALIZED_KEY, &[1]).map_err(self.store.lm("marking initialized"))?;
             }
+            let mut next_seq = None;
             for (k, v) in pairs {
-                self.store.put_in(txn, &self.lookup(k), v, now)?;
+                self.store.put_in(txn, &self.lookup(k), v, now, &mut next_seq)?;
             }
             Ok(())
         })?;

@@ -114,6 +114,16 @@ pub(crate) fn decode_header(bytes: &[u8]) -> Result<Header, RecordError> {
     Ok(Header { hashed: bytes[1] & FLAG_HASHED != 0, seq: u64_at(2), ctime_ms: u64_at(10), atime_ms: u64_at(18) })
 }
 
+/// The full key of a record whose header passed, without checking the body.
+pub(crate) fn full_key_unchecked<'a>(bytes: &'a [u8], h: &Header) -> Option<&'a [u8]> {
+    if !h.hashed {
+        return None;
+    }
+    let body = &bytes[HEADER_LEN..];
+    let len = u32::from_le_bytes(body.get(..4)?.try_into().ok()?) as usize;
+    body.get(4..4 + len)
+}
+
 /// Parses and checks a whole record.
 pub(crate) fn decode(bytes: &[u8]) -> Result<Record<'_>, RecordError> {
     let header = decode_header(bytes)?;

@@ -298,12 +298,10 @@ impl Store {
         let Some(bytes) = self.t.entries.get(txn, lookup.stored()).map_err(self.lm("reading an entry"))? else {
             return Ok(None);
         };
-        match record::decode(bytes) {
-            Ok(rec) => Ok(Some((rec.header, lookup.matches(rec.full_key)))),
-            // A corrupt record under this key is replaced by the new write;
-            // its index entries are found from its header when it parses.
-            Err(_) => Ok(record::decode_header(bytes).ok().map(|h| (h, false))),
-        }
+        // Only the header is checked: the body is about to be replaced or
+        // removed, so a damaged value must not stand in the way (and a write
+        // need not checksum the value it overwrites).
+        Ok(record::decode_header(bytes).ok().map(|h| (h, lookup.matches(record::full_key_unchecked(bytes, &h)))))
     }
 
     fn next_seq(&self, txn: &RwTxn<'_>) -> Result<u64> {
@@ -330,6 +328,7 @@ impl Store {
         lookup: &Lookup<'_>,
         value: &[u8],
         now_ms: u64,
+        next_seq: &mut Option<u64>,
     ) -> Result<PutOutcome> {
         let lm = self.lm("writing an entry");
         let (header, outcome) = match self.header_in(txn, lookup)? {
@@ -349,7 +348,11 @@ impl Store {
                     warn!(path = %self.path.display(), key = %display_key(lookup.encoded), "replacing a colliding or corrupt entry");
                     self.unindex(txn, &old)?;
                 }
-                let seq = self.next_seq(txn)?;
+                let seq = match *next_seq {
+                    Some(seq) => seq,
+                    None => self.next_seq(txn)?,
+                };
+                *next_seq = Some(seq.wrapping_add(1));
                 self.t.order.put(txn, &seq_key(seq), lookup.stored()).map_err(&lm)?;
                 (
                     Header { hashed: lookup.digest.is_some(), seq, ctime_ms: now_ms, atime_ms: now_ms },
