@@ -50,6 +50,9 @@ pub(crate) fn open_shared(path: &Path, opts: &EnvOptions) -> Result<(Arc<Store>,
     for _ in 0..100 {
         let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(store) = registry.get(&id).and_then(Weak::upgrade) {
+            if store.pid != std::process::id() {
+                return Err(Error::OpenedBeforeFork { path: path.to_path_buf() });
+            }
             return Ok((store, false));
         }
         check_data_file(&canonical)?;

@@ -146,6 +146,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// The directory was opened by this process before it forked; LMDB
+    /// environments cannot be used across `fork`.
+    #[error(
+        "{path}: this process is a fork of the one that opened the database; LMDB cannot be used across fork(): open databases only after forking, or exec a new program"
+    )]
+    OpenedBeforeFork {
+        /// The directory.
+        path: PathBuf,
+    },
+
     /// `initialize` was called on a database that was already initialized.
     #[error("{path}: already initialized; initialize() populates a database once, call clear() first to start again")]
     AlreadyInitialized {

@@ -63,6 +63,8 @@ pub(crate) struct Store {
     pub flights: Flights,
     /// Index entries examined by expiry sweeps, for stats and tests.
     pub expire_examined: AtomicU64,
+    /// The process that opened the environment (LMDB forbids use after fork).
+    pub pid: u32,
 }
 
 fn is_mdb(e: &heed::Error, which: heed::MdbError) -> bool {
@@ -135,6 +137,7 @@ impl Store {
             maintenance: EnvMaintenance::default(),
             flights: Flights::default(),
             expire_examined: AtomicU64::new(0),
+            pid: std::process::id(),
             path,
         })
     }

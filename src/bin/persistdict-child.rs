@@ -10,6 +10,10 @@
 //!   ID*1000..ID*1000+100 for MILLIS; prints `key present VALUE START_MS` or
 //!   `key absent START_MS` per key, START_MS being when its last write began
 //! - `clearer PATH MILLIS`: clear() now and then for MILLIS; prints `clear END_MS` each
+//! - `fsize PATH LIMIT`: with RLIMIT_FSIZE = LIMIT bytes, inserts 64 KiB values until
+//!   an insert fails; prints `ack i` per insert and `err MESSAGE` at the end
+//! - `fsize-macro DIR LIMIT`: the same limit, then calls a `#[persist_cache]` function
+//!   whose store is under DIR (`PERSISTDICT_DIR`) and prints its results
 #![allow(clippy::print_stdout)]
 
 use std::collections::HashMap;
@@ -38,8 +42,25 @@ fn seed() -> u64 {
     (now_ms() as u64) ^ (u64::from(std::process::id()) << 32) | 1
 }
 
+/// The file-size limit makes writes past it fail with EFBIG instead of
+/// killing the process with SIGXFSZ: a full disk, as far as LMDB can tell.
+fn limit_file_size(bytes: u64) {
+    // SAFETY: plain libc calls with valid arguments.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        let lim = libc::rlimit { rlim_cur: bytes, rlim_max: bytes };
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &lim), 0);
+    }
+}
+
+#[persistdict::persist_cache]
+fn big_result(i: u64) -> Vec<u8> {
+    vec![i as u8; 256 << 10]
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(tracing::Level::WARN).init();
     let path = &args[2];
     let mut out = std::io::stdout().lock();
     match args[1].as_str() {
@@ -132,6 +153,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 std::thread::sleep(Duration::from_millis(50 + rng.next() % 200));
                 d.clear()?;
                 writeln!(out, "clear {}", now_ms())?;
+            }
+        }
+        "fsize" => {
+            limit_file_size(args[3].parse()?);
+            let d: PersistDict<u64, Vec<u8>> = PersistDict::builder(path).durability(Durability::Sync).open()?;
+            for i in 0.. {
+                match d.insert(&i, &vec![i as u8; 64 << 10]) {
+                    Ok(()) => writeln!(out, "ack {i}")?,
+                    Err(e) => {
+                        writeln!(out, "err {e}")?;
+                        break;
+                    }
+                }
+            }
+        }
+        "fsize-macro" => {
+            // SAFETY: single-threaded so far.
+            unsafe { std::env::set_var("PERSISTDICT_DIR", path) };
+            limit_file_size(args[3].parse()?);
+            for i in 0..40u64 {
+                writeln!(out, "{}", big_result(i).len())?;
             }
         }
         other => return Err(format!("unknown command {other}").into()),
