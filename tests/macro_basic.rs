@@ -253,3 +253,49 @@ fn argument_names_do_not_collide_with_generated_locals() {
     assert_eq!(hygiene(1, 2, 3, 4), 10);
     assert_eq!(hygiene(1, 2, 3, 4), 10);
 }
+
+/// Two functions that share a namespace (same `name`, `version` and
+/// signature tokens) but not a return type: the second finds bytes it cannot
+/// decode, recomputes, and overwrites them.
+mod type_change {
+    use super::*;
+
+    pub static NEW_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    pub mod old {
+        use super::*;
+        #[derive(Serialize, Deserialize)]
+        pub struct Out {
+            pub text: String,
+        }
+        #[persist_cache(db = "macro_type_change", name = "shape", version = "1", companions = false)]
+        pub fn shape(x: u32) -> Out {
+            Out { text: format!("{x}") }
+        }
+    }
+
+    pub mod new {
+        use super::*;
+        #[derive(Serialize, Deserialize, Debug, PartialEq)]
+        pub struct Out {
+            pub a: u64,
+            pub b: u64,
+            pub c: u64,
+        }
+        #[persist_cache(db = "macro_type_change", name = "shape", version = "1", companions = false)]
+        pub fn shape(x: u32) -> Out {
+            NEW_CALLS.fetch_add(1, Ordering::SeqCst);
+            Out { a: u64::from(x), b: 1, c: 2 }
+        }
+    }
+}
+
+#[test]
+fn a_stored_value_whose_type_changed_is_recomputed() {
+    setup();
+    assert_eq!(type_change::old::shape(1).text, "1");
+    let expected = type_change::new::Out { a: 1, b: 1, c: 2 };
+    assert_eq!(type_change::new::shape(1), expected);
+    assert_eq!(type_change::new::shape(1), expected);
+    assert_eq!(type_change::NEW_CALLS.load(Ordering::SeqCst), 1, "recomputed once, then stored");
+}

@@ -12,6 +12,8 @@
 //! - `clearer PATH MILLIS`: clear() now and then for MILLIS; prints `clear END_MS` each
 //! - `fsize PATH LIMIT`: with RLIMIT_FSIZE = LIMIT bytes, inserts 64 KiB values until
 //!   an insert fails; prints `ack i` per insert and `err MESSAGE` at the end
+//! - `memo DIR X REPEAT`: calls a `#[persist_cache]` function (store under DIR) REPEAT
+//!   times with X; its body counts its runs in DIR/runs; prints the results
 //! - `fsize-macro DIR LIMIT`: the same limit, then calls a `#[persist_cache]` function
 //!   whose store is under DIR (`PERSISTDICT_DIR`) and prints its results
 #![allow(clippy::print_stdout)]
@@ -56,6 +58,14 @@ fn limit_file_size(bytes: u64) {
 #[persistdict::persist_cache]
 fn big_result(i: u64) -> Vec<u8> {
     vec![i as u8; 256 << 10]
+}
+
+#[persistdict::persist_cache(ignore(dir))]
+fn counted(dir: std::path::PathBuf, x: u64) -> u64 {
+    let runs = dir.join("runs");
+    let n: u64 = std::fs::read_to_string(&runs).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    std::fs::write(&runs, (n + 1).to_string()).expect("write the run counter");
+    x * 3
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -166,6 +176,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         break;
                     }
                 }
+            }
+        }
+        "memo" => {
+            // SAFETY: single-threaded so far.
+            unsafe { std::env::set_var("PERSISTDICT_DIR", path) };
+            for _ in 0..args[4].parse::<u32>()? {
+                writeln!(out, "{}", counted(path.into(), args[3].parse()?))?;
             }
         }
         "fsize-macro" => {
