@@ -15,9 +15,12 @@ pub const MAX_KEY_SIZE: usize = 511;
 /// When expired entries are removed besides explicit [`PersistDict::expire`] calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Maintenance {
-    /// A background thread runs maintenance when the directory is opened in
-    /// the process, then every `maintenance_interval`; `open` never waits for
-    /// it. The thread stops when the last handle on the directory drops.
+    /// `open` looks up the oldest atime (one B-tree lookup); if anything is
+    /// due, a background thread sweeps it while `open` returns at once. The
+    /// thread then runs every `maintenance_interval`. Where nothing is due at
+    /// open, the thread starts at the first operation one interval later, so
+    /// a short-lived process never starts one. The thread holds no reference
+    /// to the database: dropping the last handle stops and joins it.
     #[default]
     Background,
     /// Maintenance runs inside `open`, which returns when it is done (or its

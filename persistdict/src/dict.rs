@@ -246,7 +246,7 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
     /// # Errors
     /// A storage error.
     pub fn len(&self) -> Result<usize> {
-        self.store().len()
+        self.inner.h.len()
     }
 
     /// Whether there are no entries.
@@ -331,7 +331,7 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
 
     /// Waits until the maintenance run requested when this handle opened has
     /// finished; `true` if it did within `timeout`, and at once when
-    /// maintenance is `Foreground` or `Disabled`.
+    /// maintenance is `Foreground` or `Disabled`, or when nothing was due at open.
     pub fn wait_for_maintenance(&self, timeout: Duration) -> bool {
         self.inner.h.wait_for_maintenance(timeout)
     }

@@ -58,7 +58,12 @@ impl Handle {
             interval: opts.maintenance_interval,
             background: opts.maintenance == Maintenance::Background,
         };
-        let ticket = store.maintenance.register(&store, id, plan);
+        // Opening where nothing is due costs one lookup of the oldest atime.
+        let due_now = match (plan.background, opts.expire_after) {
+            (true, Some(window)) => store.any_due(clock::now_ms().saturating_sub(clock::duration_ms(window)))?,
+            _ => false,
+        };
+        let ticket = store.maintenance.register(&store, id, plan, due_now);
         let handle = Handle {
             front: NonZeroUsize::new(opts.lru_capacity).map(|n| Mutex::new(FrontCache::new(n))),
             granularity_ms: clock::duration_ms(opts.granularity()),
@@ -98,6 +103,7 @@ impl Handle {
     /// when it is older than the granularity.
     pub fn get<R>(&self, encoded: &[u8], decode: impl FnOnce(&[u8]) -> Result<R>) -> Result<Option<R>> {
         let now = clock::now_ms();
+        self.store.maintenance.tick(&self.store, now);
         if self.front.is_some() {
             let last = self.store.last_txn_id();
             let mut front = self.front().expect("front cache is on");
@@ -139,6 +145,7 @@ impl Handle {
     }
 
     pub fn header(&self, encoded: &[u8]) -> Result<Option<Header>> {
+        self.store.maintenance.tick(&self.store, clock::now_ms());
         let lookup = self.lookup(encoded);
         self.store.read(|txn, _| self.store.get_in(txn, &lookup, |_, h| Ok(h)))
     }
@@ -153,6 +160,7 @@ impl Handle {
     pub fn put(&self, encoded: &[u8], value: &[u8]) -> Result<PutOutcome> {
         let lookup = self.lookup(encoded);
         let now = clock::now_ms();
+        self.store.maintenance.tick(&self.store, now);
         let (outcome, txn_id) = self.store.write(self.opts.durability, encoded.len() + value.len(), |txn, _| {
             let id = txn.id();
             Ok((self.store.put_in(txn, &lookup, value, now, &mut None)?, id))
@@ -194,6 +202,7 @@ impl Handle {
     }
 
     pub fn remove(&self, encoded: &[u8]) -> Result<bool> {
+        self.store.maintenance.tick(&self.store, clock::now_ms());
         let lookup = self.lookup(encoded);
         let (removed, txn_id) = self.store.write(self.opts.durability, 64, |txn, _| {
             let id = txn.id();
@@ -207,6 +216,7 @@ impl Handle {
     /// database was initialized and marks it initialized.
     pub fn put_many(&self, pairs: &[(Vec<u8>, Vec<u8>)], once: bool) -> Result<()> {
         let now = clock::now_ms();
+        self.store.maintenance.tick(&self.store, now);
         let hint: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 64).sum();
         self.store.write(self.opts.durability, hint, |txn, t| {
             if once {
@@ -257,6 +267,12 @@ impl Handle {
         }
         debug!(name = %self.name, removed = total, "expired");
         Ok(total)
+    }
+
+    /// Entry count, in O(1).
+    pub fn len(&self) -> Result<usize> {
+        self.store.maintenance.tick(&self.store, clock::now_ms());
+        self.store.len()
     }
 
     pub fn wait_for_maintenance(&self, timeout: Duration) -> bool {

@@ -7,6 +7,7 @@
 //! handle's own business, through [`PersistDict::expire`](crate::PersistDict::expire)).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
@@ -54,9 +55,17 @@ impl Shared {
 }
 
 /// The maintenance state of one environment.
-#[derive(Default)]
 pub(crate) struct EnvMaintenance {
     shared: Arc<Shared>,
+    /// When an operation should start the periodic thread (ms since the
+    /// epoch); `u64::MAX` once it runs or when nothing asked for it.
+    next_check: AtomicU64,
+}
+
+impl Default for EnvMaintenance {
+    fn default() -> Self {
+        EnvMaintenance { shared: Arc::default(), next_check: AtomicU64::new(u64::MAX) }
+    }
 }
 
 /// What a run did.
@@ -68,14 +77,40 @@ pub(crate) struct RunReport {
 }
 
 impl EnvMaintenance {
-    /// Registers a handle; for a background handle, asks for a run and
-    /// returns the ticket `wait` waits for.
-    pub fn register(&self, store: &Arc<Store>, id: u64, plan: HandlePlan) -> u64 {
-        let mut s = self.shared.lock();
-        s.handles.insert(id, plan);
+    /// Registers a handle and says what a `Background` open needs: a run
+    /// now (something is due: the returned ticket is what `wait` waits for),
+    /// or nothing yet (ticket 0; the thread starts when the first operation
+    /// after one interval finds it missing, see [`tick`](Self::tick)).
+    ///
+    /// The thread is started lazily so that opening a database where nothing
+    /// is due costs no thread (a short-lived process never starts one).
+    pub fn register(&self, store: &Arc<Store>, id: u64, plan: HandlePlan, due_now: bool) -> u64 {
+        self.shared.lock().handles.insert(id, plan);
         if !plan.background {
             return 0;
         }
+        if due_now {
+            return self.request_run(store);
+        }
+        let next = clock::now_ms().saturating_add(clock::duration_ms(plan.interval));
+        self.next_check.fetch_min(next, Ordering::Relaxed);
+        0
+    }
+
+    /// Starts the periodic thread when its time has come. One atomic load
+    /// on the hot path.
+    pub fn tick(&self, store: &Arc<Store>, now_ms: u64) {
+        if now_ms >= self.next_check.load(Ordering::Relaxed)
+            && self.next_check.swap(u64::MAX, Ordering::Relaxed) != u64::MAX
+        {
+            self.request_run(store);
+        }
+    }
+
+    /// Asks the thread for a run, starting it if needed; returns the ticket.
+    pub fn request_run(&self, store: &Arc<Store>) -> u64 {
+        self.next_check.store(u64::MAX, Ordering::Relaxed);
+        let mut s = self.shared.lock();
         s.requested += 1;
         let ticket = s.requested;
         if s.thread.is_none() && !s.stop {
@@ -83,6 +118,7 @@ impl EnvMaintenance {
             let shared = self.shared.clone();
             let spawned = std::thread::Builder::new()
                 .name("persistdict-maintenance".into())
+                .stack_size(128 << 10)
                 .spawn(move || thread_main(weak, shared));
             match spawned {
                 Ok(handle) => {
