@@ -65,12 +65,17 @@ fn flipped_value_bytes_are_detected() {
         d.insert("k", &marker.to_vec()).unwrap();
         d.insert("other", &vec![1, 2, 3]).unwrap();
     }
-    let mut bytes = std::fs::read(path.join("data.mdb")).unwrap();
-    let at = bytes.windows(marker.len()).position(|w| w == marker).expect("value bytes on disk");
-    bytes[at + 3] ^= 0x01;
+    // LMDB copies pages on write, so the file may hold stale copies of the
+    // record too: flip one bit in every copy.
+    let bytes = std::fs::read(path.join("data.mdb")).unwrap();
+    let copies: Vec<usize> =
+        (0..bytes.len() - marker.len()).filter(|&i| &bytes[i..i + marker.len()] == marker).collect();
+    assert!(!copies.is_empty(), "value bytes on disk");
     let mut f = std::fs::OpenOptions::new().write(true).open(path.join("data.mdb")).unwrap();
-    f.seek(SeekFrom::Start(at as u64 + 3)).unwrap();
-    f.write_all(&bytes[at + 3..at + 4]).unwrap();
+    for at in copies {
+        f.seek(SeekFrom::Start(at as u64 + 3)).unwrap();
+        f.write_all(&[bytes[at + 3] ^ 0x01]).unwrap();
+    }
     drop(f);
     let d: PersistDict<String, Vec<u8>> = PersistDict::open(&path).unwrap();
     let err = d.get("k").unwrap_err();

@@ -44,8 +44,10 @@ fn a_stored_entry_has_the_pinned_layout() {
     assert_eq!(&rec[2..10], &0u64.to_le_bytes(), "seq of the first insert");
     let ctime = u64::from_le_bytes(rec[10..18].try_into().unwrap());
     let atime_ms = u64::from_le_bytes(rec[18..26].try_into().unwrap());
-    assert_eq!(ctime, atime_ms);
-    assert_eq!(&rec[34..], &[252, 4, 3, 2, 1]);
+    let indexed_ms = u64::from_le_bytes(rec[26..34].try_into().unwrap());
+    assert_eq!((ctime, indexed_ms), (atime_ms, atime_ms));
+    assert_eq!(rec.len(), 42 + 5, "a 42-byte header, then the value");
+    assert_eq!(&rec[42..], &[252, 4, 3, 2, 1]);
     assert_eq!(order.get(&r, &0u64.to_be_bytes()).unwrap(), Some(&stored_key[..]));
     let mut akey = atime_ms.to_be_bytes().to_vec();
     akey.extend_from_slice(&0u64.to_be_bytes());
@@ -56,7 +58,7 @@ fn a_stored_entry_has_the_pinned_layout() {
         order.get(&r, &1u64.to_be_bytes()).unwrap().map(|k| (k, entries.get(&r, k).unwrap().unwrap())).unwrap();
     assert_eq!(hashed_key.len(), 32);
     assert_eq!(hashed_rec[1], 1, "flags: hashed key");
-    let full_len = u32::from_le_bytes(hashed_rec[34..38].try_into().unwrap()) as usize;
+    let full_len = u32::from_le_bytes(hashed_rec[42..46].try_into().unwrap()) as usize;
     assert_eq!(full_len, 201, "bincode of a 200-byte string: 1-byte varint length (< 251) + bytes");
-    assert_eq!(&hashed_rec[38 + full_len..], &[5]);
+    assert_eq!(&hashed_rec[46 + full_len..], &[5]);
 }

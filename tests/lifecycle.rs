@@ -234,7 +234,7 @@ fn integrity_repairs_broken_indexes_and_reports_bad_records() {
         // A value of another type under key 5 (bincode of 5u32 is [5]).
         let rec = entries.get(&w, &[5u8]).unwrap().unwrap().to_vec();
         let mut bad = rec.clone();
-        bad[35] ^= 0xFF; // flip a byte of the value: its checksum fails
+        bad[43] ^= 0xFF; // flip a byte of the value (after the 42-byte header): its checksum fails
         entries.put(&mut w, &[5u8], &bad).unwrap();
         w.commit().unwrap();
         env.prepare_for_closing().wait();
@@ -265,4 +265,27 @@ fn undecodable_values_are_reported_not_deleted() {
     assert_eq!(r.undecodable_values, 1);
     assert!(!r.is_clean());
     assert_eq!(as_u8.len().unwrap(), 1);
+}
+
+#[test]
+fn expiry_follows_the_exact_atime_even_when_the_index_lags() {
+    let dir = tempfile::tempdir().unwrap();
+    // A granularity longer than the window: overwrites never move the index row.
+    let d: PersistDict<u32, u32> = PersistDict::builder(dir.path())
+        .expire_after(Duration::from_millis(300))
+        .atime_granularity(Duration::from_secs(60))
+        .maintenance(Maintenance::Disabled)
+        .open()
+        .unwrap();
+    d.insert(&1, &1).unwrap();
+    sleep(200);
+    d.insert(&1, &2).unwrap(); // atime moves, the index row stays at the first insert
+    sleep(150);
+    // The row is past the window, the entry is not: it stays, its row moves.
+    assert_eq!(d.expire().unwrap(), 0);
+    assert_eq!(d.get(&1).unwrap(), Some(2));
+    assert!(d.check_integrity().unwrap().is_clean());
+    sleep(350);
+    assert_eq!(d.expire().unwrap(), 1);
+    assert!(d.is_empty().unwrap());
 }

@@ -87,7 +87,7 @@ mod tests {
     use super::*;
 
     fn cached(v: &[u8]) -> Cached {
-        Cached { value: v.into(), header: Header { hashed: false, seq: 0, ctime_ms: 0, atime_ms: 0 } }
+        Cached { value: v.into(), header: Header { hashed: false, seq: 0, ctime_ms: 0, atime_ms: 0, indexed_ms: 0 } }
     }
 
     #[test]

