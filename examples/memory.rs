@@ -22,21 +22,28 @@ fn rss_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+fn fill(path: &std::path::Path, n: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let d: PersistDict<u64, Vec<u8>> =
+        PersistDict::builder(path).durability(Durability::NoSync).maintenance(Maintenance::Disabled).open()?;
+    let mut start = 0;
+    while start < n {
+        let end = (start + 50_000).min(n);
+        d.extend((start..end).map(|i| (i, vec![i as u8; 100])))?;
+        start = end;
+    }
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: u64 = std::env::var("PERSISTDICT_MEM_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let dir = tempfile::tempdir()?;
-    {
-        let d: PersistDict<u64, Vec<u8>> = PersistDict::builder(dir.path())
-            .durability(Durability::NoSync)
-            .maintenance(Maintenance::Disabled)
-            .open()?;
-        let mut start = 0;
-        while start < n {
-            let end = (start + 50_000).min(n);
-            d.extend((start..end).map(|i| (i, vec![i as u8; 100])))?;
-            start = end;
-        }
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() == 3 && args[1] == "fill" {
+        return fill(std::path::Path::new(&args[2]), n);
     }
+    // Fill in a child process, so that this one measures from a clean heap.
+    let dir = tempfile::tempdir()?;
+    let status = std::process::Command::new(std::env::current_exe()?).arg("fill").arg(dir.path()).status()?;
+    assert!(status.success(), "the filling process failed");
     let anon0 = rss_kib("RssAnon:");
     let d: PersistDict<u64, Vec<u8>> = PersistDict::builder(dir.path()).expire_days(30).open()?;
     d.wait_for_maintenance(std::time::Duration::from_secs(60));
