@@ -91,17 +91,21 @@ fn a_sweep_touches_only_what_is_due() {
     assert_eq!(d.len().unwrap(), 99_900);
 }
 
-#[test]
-fn foreground_maintenance_expires_inside_open() {
-    let dir = tempfile::tempdir().unwrap();
+/// A directory holding 10 entries older than `WINDOW`, reopened with
+/// `mode`: what its maintenance does with them is the test.
+fn reopen_with_old_entries(dir: &std::path::Path, mode: Maintenance) -> PersistDict<u32, u32> {
     {
-        let d: PersistDict<u32, u32> =
-            PersistDict::builder(dir.path()).maintenance(Maintenance::Disabled).open().unwrap();
+        let d: PersistDict<u32, u32> = PersistDict::builder(dir).maintenance(Maintenance::Disabled).open().unwrap();
         d.extend((0..10).map(|i| (i, i))).unwrap();
     }
     sleep(250);
-    let d: PersistDict<u32, u32> =
-        PersistDict::builder(dir.path()).expire_after(WINDOW).maintenance(Maintenance::Foreground).open().unwrap();
+    PersistDict::builder(dir).expire_after(WINDOW).maintenance(mode).open().unwrap()
+}
+
+#[test]
+fn foreground_maintenance_expires_inside_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = reopen_with_old_entries(dir.path(), Maintenance::Foreground);
     assert_eq!(d.len().unwrap(), 0);
     assert!(d.wait_for_maintenance(Duration::ZERO));
 }
@@ -109,14 +113,7 @@ fn foreground_maintenance_expires_inside_open() {
 #[test]
 fn background_maintenance_expires_off_the_callers_thread() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let d: PersistDict<u32, u32> =
-            PersistDict::builder(dir.path()).maintenance(Maintenance::Disabled).open().unwrap();
-        d.extend((0..10).map(|i| (i, i))).unwrap();
-    }
-    sleep(250);
-    let d: PersistDict<u32, u32> =
-        PersistDict::builder(dir.path()).expire_after(WINDOW).maintenance(Maintenance::Background).open().unwrap();
+    let d = reopen_with_old_entries(dir.path(), Maintenance::Background);
     assert!(d.wait_for_maintenance(Duration::from_secs(10)));
     assert_eq!(d.len().unwrap(), 0);
 }
@@ -124,14 +121,7 @@ fn background_maintenance_expires_off_the_callers_thread() {
 #[test]
 fn disabled_maintenance_never_expires_on_its_own() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let d: PersistDict<u32, u32> =
-            PersistDict::builder(dir.path()).maintenance(Maintenance::Disabled).open().unwrap();
-        d.extend((0..10).map(|i| (i, i))).unwrap();
-    }
-    sleep(250);
-    let d: PersistDict<u32, u32> =
-        PersistDict::builder(dir.path()).expire_after(WINDOW).maintenance(Maintenance::Disabled).open().unwrap();
+    let d = reopen_with_old_entries(dir.path(), Maintenance::Disabled);
     assert!(d.wait_for_maintenance(Duration::ZERO));
     assert_eq!(d.len().unwrap(), 10);
 }
