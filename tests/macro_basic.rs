@@ -299,3 +299,25 @@ fn a_stored_value_whose_type_changed_is_recomputed() {
     assert_eq!(type_change::new::shape(1), expected);
     assert_eq!(type_change::NEW_CALLS.load(Ordering::SeqCst), 1, "recomputed once, then stored");
 }
+
+#[persist_cache(db = "macro_dict_view")]
+fn dict_view(x: u32) -> String {
+    format!("result {x}")
+}
+
+#[test]
+fn the_companion_reaches_the_underlying_dict_and_its_stats() {
+    setup();
+    assert_eq!(dict_view(1), "result 1");
+    assert_eq!(dict_view(2), "result 2");
+    let call = dict_view_cache(1);
+    let d = call.store().dict::<String>().unwrap();
+    assert_eq!(d.len().unwrap(), 2);
+    let key = call.key().unwrap();
+    assert_eq!(d.get(&key).unwrap().as_deref(), Some("result 1"));
+    let meta = d.metadata(&key).unwrap().unwrap();
+    assert!(meta.ctime <= meta.atime);
+    let values: Vec<String> = d.values().unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!(values, ["result 1", "result 2"]);
+    assert_eq!(call.store().stats().unwrap().entries, 2);
+}

@@ -1,9 +1,11 @@
 //! The store behind each `#[persist_cache]` function, and the call path the
 //! generated code runs.
 //!
-//! Keys are 48 bytes: the first 16 bytes of SHA-256(namespace), so that one
+//! Keys are 32 bytes: the first 8 bytes of SHA-256(namespace), so that one
 //! function's entries are a contiguous range (cleared by a range delete),
-//! then SHA-256(namespace, concrete type names, bincode of the arguments).
+//! then the first 24 bytes (192 bits) of SHA-256(namespace, concrete type
+//! names, bincode of the arguments). 32 bytes because serde serializes arrays
+//! up to that length, which lets [`MemoStore::dict`] type keys as `[u8; 32]`.
 //! Values are the bincode bytes of the result (of `T` for a `Result<T, E>`).
 //!
 //! Failure policy: the cache never breaks the function. If the database
@@ -47,11 +49,16 @@ pub struct MemoConfig {
 pub struct MemoStore {
     config: MemoConfig,
     handle: OnceLock<Option<Handle>>,
-    prefix: OnceLock<[u8; 16]>,
+    prefix: OnceLock<[u8; PREFIX_LEN]>,
 }
 
-const KEY_LEN: usize = 48;
-const CODECS: &str = "persist_cache-bincode2";
+const KEY_LEN: usize = 32;
+const PREFIX_LEN: usize = 8;
+/// The codecs of a memo store are the dictionary defaults, so that
+/// [`MemoStore::dict`] can open it as a `PersistDict<[u8; 32], V>`: under
+/// bincode a `[u8; 32]` encodes as its 32 bytes, and results are stored as
+/// bincode.
+const CODECS: &str = "bincode2-standard/bincode2-standard";
 
 thread_local! {
     static BYPASS: Cell<Option<&'static str>> = const { Cell::new(None) };
@@ -63,10 +70,10 @@ impl MemoStore {
         MemoStore { config, handle: OnceLock::new(), prefix: OnceLock::new() }
     }
 
-    fn prefix(&self) -> &[u8; 16] {
+    fn prefix(&self) -> &[u8; PREFIX_LEN] {
         self.prefix.get_or_init(|| {
             let d = Sha256::digest(self.config.namespace.as_bytes());
-            d[..16].try_into().expect("16 bytes")
+            d[..PREFIX_LEN].try_into().expect("PREFIX_LEN bytes")
         })
     }
 
@@ -106,12 +113,17 @@ impl MemoStore {
             .as_ref()
     }
 
-    fn open(&self, path: PathBuf) -> Result<Handle> {
-        let mut opts = Options::new(&path);
+    fn options(&self, path: &std::path::Path) -> Options {
+        let mut opts = Options::new(path);
         opts.lru_capacity = self.config.lru_capacity;
         opts.durability = self.config.durability;
         opts.maintenance = Maintenance::Background;
         opts.expire_after = self.config.expire_days.map(|d| std::time::Duration::from_secs(u64::from(d) * 86_400));
+        opts
+    }
+
+    fn open(&self, path: PathBuf) -> Result<Handle> {
+        let opts = self.options(&path);
         opts.validate()?;
         let h = Handle::open(opts)?;
         h.store.check_codecs(CODECS)?;
@@ -131,8 +143,6 @@ impl MemoStore {
     pub fn clear(&self) -> Result<usize> {
         let h = self.handle().ok_or_else(|| self.off())?;
         let start = *self.prefix();
-        let mut end = [0xFFu8; KEY_LEN];
-        end[..16].copy_from_slice(&start);
         let keys: Vec<Vec<u8>> = h.store.read(|txn, t| {
             let lm = h.store.lm("listing a function's entries");
             let mut out = Vec::new();
@@ -152,6 +162,21 @@ impl MemoStore {
             })?;
         }
         Ok(removed)
+    }
+
+    /// The underlying database as a typed dictionary: keys are the 32-byte
+    /// call keys ([`CallKey::key`]), values the stored results, of type `V`
+    /// (the function's return type, or `T` for a `Result<T, E>`). The
+    /// database may be shared with other functions, whose entries will not
+    /// decode as `V`.
+    ///
+    /// # Errors
+    /// When the cache is off or the database cannot be opened.
+    pub fn dict<V>(&self) -> Result<crate::PersistDict<[u8; KEY_LEN], V>> {
+        if self.handle().is_none() {
+            return Err(self.off());
+        }
+        crate::PersistDict::from_parts(self.options(&self.path()), Bincode, Bincode)
     }
 
     /// Entry count of the whole database (shared by every function using it)
@@ -231,7 +256,7 @@ impl MemoStore {
     }
 }
 
-/// A call's key: 48 bytes, see the module docs.
+/// A call's key: 32 bytes, see the module docs.
 #[doc(hidden)]
 #[derive(Clone, PartialEq, Eq)]
 pub struct Key([u8; KEY_LEN]);
@@ -240,7 +265,7 @@ pub struct Key([u8; KEY_LEN]);
 #[doc(hidden)]
 pub struct KeyBuilder {
     hasher: Option<Sha256>,
-    prefix: [u8; 16],
+    prefix: [u8; PREFIX_LEN],
     store: &'static MemoStore,
     buf: Vec<u8>,
 }
@@ -305,8 +330,8 @@ impl KeyBuilder {
     pub fn finish(self) -> Option<Key> {
         let digest = self.hasher?.finalize();
         let mut k = [0u8; KEY_LEN];
-        k[..16].copy_from_slice(&self.prefix);
-        k[16..].copy_from_slice(&digest);
+        k[..PREFIX_LEN].copy_from_slice(&self.prefix);
+        k[PREFIX_LEN..].copy_from_slice(&digest[..KEY_LEN - PREFIX_LEN]);
         Some(Key(k))
     }
 }
@@ -321,6 +346,12 @@ impl CallKey {
     #[doc(hidden)]
     pub fn new(store: &'static MemoStore, key: Option<Key>) -> Self {
         CallKey { store, key }
+    }
+
+    /// The call's key in the function's database ([`MemoStore::dict`]), or
+    /// `None` when its arguments could not be encoded.
+    pub fn key(&self) -> Option<[u8; KEY_LEN]> {
+        self.key.as_ref().map(|k| k.0)
     }
 
     /// Whether this call's result is stored (does not refresh its atime).
