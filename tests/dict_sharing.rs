@@ -130,3 +130,16 @@ fn a_forced_hash_collision_is_a_miss_never_a_wrong_value() {
     let keys: Vec<String> = d.keys().unwrap().collect::<Result<_, _>>().unwrap();
     assert_eq!(keys, [b]);
 }
+
+#[test]
+fn a_directory_deleted_after_the_last_handle_is_not_served_from_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    for round in 0..20u64 {
+        let d: PersistDict<u64, u64> = PersistDict::builder(&path).expire_days(1).open().unwrap();
+        assert_eq!(d.len().unwrap(), 0, "round {round}: a deleted database was served from memory");
+        d.insert(&round, &round).unwrap();
+        drop(d);
+        std::fs::remove_dir_all(&path).unwrap();
+    }
+}

@@ -15,12 +15,13 @@ fn many_processes_leave_a_consistent_database() {
     let path = dir.path().join("db");
     let p = path.to_str().unwrap();
     drop(PersistDict::<u64, u64>::open(&path).unwrap());
-    let spawn = |args: &[&str]| Command::new(CHILD).args(args).stdout(Stdio::piped()).spawn().unwrap();
+    let spawn =
+        |args: &[&str]| Command::new(CHILD).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let workers: Vec<_> = (0..4).map(|id| spawn(&["mixed", p, &id.to_string(), MILLIS])).collect();
     let clearer = spawn(&["clearer", p, MILLIS]);
     let out = |c: std::process::Child| {
         let o = c.wait_with_output().unwrap();
-        assert!(o.status.success());
+        assert!(o.status.success(), "a child failed: {o:?}");
         String::from_utf8(o.stdout).unwrap()
     };
     let clears: Vec<u128> = out(clearer).lines().map(|l| l.strip_prefix("clear ").unwrap().parse().unwrap()).collect();
@@ -38,7 +39,8 @@ fn many_processes_leave_a_consistent_database() {
         }
     }
     let d: PersistDict<u64, u64> = PersistDict::open(&path).unwrap();
-    assert!(d.check_integrity().unwrap().is_clean());
+    let report = d.check_integrity().unwrap();
+    assert!(report.is_clean(), "{report:?}");
     for item in d.iter().unwrap() {
         let (k, v) = item.unwrap();
         let (expected, _) = census.get(&k).unwrap_or_else(|| panic!("key {k} was never written"));

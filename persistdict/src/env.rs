@@ -11,6 +11,7 @@ use std::fs;
 use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
 
@@ -49,31 +50,43 @@ pub(crate) fn open_shared(path: &Path, opts: &EnvOptions) -> Result<(Arc<Store>,
     let canonical = fs::canonicalize(path).map_err(|e| Error::io(path, "resolving the path", e))?;
     for _ in 0..100 {
         let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(store) = registry.get(&id).and_then(Weak::upgrade) {
-            if store.pid != std::process::id() {
+        let wait_for_close = match registry.get(&id).and_then(Weak::upgrade) {
+            Some(store) if store.pid != std::process::id() => {
                 return Err(Error::OpenedBeforeFork { path: path.to_path_buf() });
             }
-            return Ok((store, false));
-        }
-        check_data_file(&canonical)?;
-        match open_env(&canonical, opts)? {
-            Some(env) => {
-                let store = Arc::new(Store::new(env, canonical, id, opts)?);
-                registry.insert(id, Arc::downgrade(&store));
-                debug!(path = %store.path.display(), "opened LMDB environment");
-                return Ok((store, true));
+            // Counted under the registry lock, so a store with users is
+            // never mistaken for one that is closing.
+            Some(store) if store.users.load(Ordering::Acquire) > 0 => {
+                store.users.fetch_add(1, Ordering::AcqRel);
+                return Ok((store, false));
             }
+            // No handle left, only a maintenance run finishing: the
+            // environment is closing. Do not hand it out (its directory may
+            // be gone by now); wait for it to close and open afresh.
+            Some(_) => true,
             None => {
-                // The previous Store of this directory is being dropped in
-                // another thread (its drop needs this lock): release the
-                // lock, wait for heed to close the environment, retry.
-                drop(registry);
-                match heed::env_closing_event(&canonical) {
-                    Some(event) => {
-                        event.wait_timeout(Duration::from_millis(100));
+                check_data_file(&canonical)?;
+                match open_env(&canonical, opts)? {
+                    Some(env) => {
+                        let store = Arc::new(Store::new(env, canonical, id, opts)?);
+                        store.users.store(1, Ordering::Release);
+                        registry.insert(id, Arc::downgrade(&store));
+                        debug!(path = %store.path.display(), "opened LMDB environment");
+                        return Ok((store, true));
                     }
-                    None => std::thread::yield_now(),
+                    // The previous Store of this directory is being dropped
+                    // in another thread (its drop needs this lock).
+                    None => true,
                 }
+            }
+        };
+        if wait_for_close {
+            drop(registry);
+            match heed::env_closing_event(&canonical) {
+                Some(event) => {
+                    event.wait_timeout(Duration::from_millis(100));
+                }
+                None => std::thread::yield_now(),
             }
         }
     }
@@ -143,6 +156,20 @@ pub(crate) fn round_to_page(n: usize) -> usize {
 /// at 16, version u32 at 20, the free-DB record at 40 whose first u32 is the
 /// page size, `mm_last_pg` u64 at 136 and `mm_txnid` u64 at 144.
 fn check_data_file(dir: &Path) -> Result<()> {
+    // Another process may be committing while we read the header: a failed
+    // check is only believed when it fails again.
+    let mut result = check_data_file_once(dir);
+    for _ in 0..3 {
+        if result.is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        result = check_data_file_once(dir);
+    }
+    result
+}
+
+fn check_data_file_once(dir: &Path) -> Result<()> {
     const MAGIC: u32 = 0xBEEF_C0DE;
     let file = dir.join("data.mdb");
     let bad = |reason: String| Error::BadFile { path: file.clone(), reason };
@@ -151,13 +178,12 @@ fn check_data_file(dir: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(Error::io(&file, "opening data.mdb", e)),
     };
-    let len = f.metadata().map_err(|e| Error::io(&file, "reading data.mdb's size", e))?.len();
-    if len == 0 {
+    let mut first = Vec::with_capacity(4096);
+    (&mut f).take(4096).read_to_end(&mut first).map_err(|e| Error::io(&file, "reading data.mdb's header", e))?;
+    if first.is_empty() {
         // A crash between file creation and the first write; LMDB initialises it.
         return Ok(());
     }
-    let mut first = vec![0u8; 4096.min(len as usize)];
-    f.read_exact(&mut first).map_err(|e| Error::io(&file, "reading data.mdb's header", e))?;
     let u32_at = |b: &[u8], at: usize| b.get(at..at + 4).map(|s| u32::from_le_bytes(s.try_into().expect("4")));
     let u64_at = |b: &[u8], at: usize| b.get(at..at + 8).map(|s| u64::from_le_bytes(s.try_into().expect("8")));
     if u32_at(&first, 16) != Some(MAGIC) {
@@ -171,13 +197,15 @@ fn check_data_file(dir: &Path) -> Result<()> {
     if !(512..=65536).contains(&psize) || !psize.is_power_of_two() {
         return Err(bad(format!("implausible page size {psize}")));
     }
-    if len < 2 * psize {
-        return Err(bad(format!("file of {len} bytes is shorter than its two meta pages")));
-    }
     let mut second = vec![0u8; 160];
     std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(psize))
         .map_err(|e| Error::io(&file, "seeking data.mdb", e))?;
-    f.read_exact(&mut second).map_err(|e| Error::io(&file, "reading data.mdb's header", e))?;
+    if let Err(e) = f.read_exact(&mut second) {
+        return Err(match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => bad("the file is shorter than its two meta pages".into()),
+            _ => Error::io(&file, "reading data.mdb's header", e),
+        });
+    }
     let metas = [&first[..], &second[..]];
     let mut best: Option<(u64, u64)> = None;
     for m in metas {
@@ -191,6 +219,9 @@ fn check_data_file(dir: &Path) -> Result<()> {
         }
     }
     let (_, last_pg) = best.ok_or_else(|| bad("no valid meta page".into()))?;
+    // The size is read after the meta pages: LMDB writes a commit's pages
+    // before its meta page, so a concurrent commit can only make it larger.
+    let len = f.metadata().map_err(|e| Error::io(&file, "reading data.mdb's size", e))?.len();
     let needed = last_pg.saturating_add(1).saturating_mul(psize);
     if len < needed {
         return Err(bad(format!("file is truncated: {len} bytes, its last page ends at {needed}")));

@@ -299,5 +299,6 @@ impl Handle {
 impl Drop for Handle {
     fn drop(&mut self) {
         self.store.maintenance.unregister(self.id);
+        self.store.users.fetch_sub(1, Ordering::AcqRel);
     }
 }

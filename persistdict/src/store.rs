@@ -16,7 +16,7 @@
 //! `atime` lets expiry visit only what is due.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
 
 use heed::types::Bytes;
@@ -65,6 +65,9 @@ pub(crate) struct Store {
     pub expire_examined: AtomicU64,
     /// The process that opened the environment (LMDB forbids use after fork).
     pub pid: u32,
+    /// Open handles (background threads are not users): at zero the store
+    /// is closing and the registry no longer hands it out.
+    pub users: AtomicUsize,
 }
 
 fn is_mdb(e: &heed::Error, which: heed::MdbError) -> bool {
@@ -119,7 +122,7 @@ impl Store {
             let p = p.clone();
             move |e| Error::lmdb(&p, action, e)
         };
-        let wtxn = env.write_txn().map_err(lm("starting the first transaction"))?;
+        let wtxn = first_write_txn(&env).map_err(lm("starting the first transaction"))?;
         let (entries, order, atime, meta_db) = env
             .create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
                 let open = |name: &str, wtxn: &mut RwTxn<'_>| {
@@ -130,7 +133,7 @@ impl Store {
             })
             .map_err(lm("creating the tables"))?
             .unwrap_commit();
-        let mut wtxn = env.write_txn().map_err(lm("starting the first transaction"))?;
+        let mut wtxn = first_write_txn(&env).map_err(lm("starting the first transaction"))?;
         let limit = init_meta(&path, meta_db, &mut wtxn, opts.key_size_limit)?;
         wtxn.commit().map_err(lm("recording the format version"))?;
         let _ = env.clear_stale_readers();
@@ -145,6 +148,7 @@ impl Store {
             flights: Flights::default(),
             expire_examined: AtomicU64::new(0),
             pid: std::process::id(),
+            users: AtomicUsize::new(0),
             path,
         })
     }
@@ -552,6 +556,21 @@ impl Drop for Store {
         self.maintenance.stop();
         env::unregister(self.id);
         debug!(path = %self.path.display(), "closing LMDB environment");
+    }
+}
+
+/// A write transaction on an environment no other thread of this process
+/// uses yet, adopting a map that another process grew since it was opened.
+fn first_write_txn(env: &Env<WithoutTls>) -> heed::Result<RwTxn<'_>> {
+    loop {
+        match env.write_txn() {
+            Err(e) if is_mdb(&e, heed::MdbError::MapResized) => {
+                // SAFETY: the Store is not built yet: no other transaction
+                // of this process can be using the environment.
+                unsafe { env.resize(0) }?;
+            }
+            other => return other,
+        }
     }
 }
 
