@@ -279,3 +279,24 @@ fn expiry_follows_the_exact_atime_even_when_the_index_lags() {
     assert_eq!(d.expire().unwrap(), 1);
     assert!(d.is_empty().unwrap());
 }
+
+#[test]
+fn background_maintenance_uses_the_longest_window_and_expire_the_handles_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let long: PersistDict<u32, u32> = PersistDict::builder(dir.path())
+        .expire_after(Duration::from_secs(3600))
+        .maintenance(Maintenance::Disabled)
+        .open()
+        .unwrap();
+    long.extend((0..10).map(|i| (i, i))).unwrap();
+    sleep(250);
+    // Something is due for this handle's window, so its open starts a run;
+    // the run uses the longest window among the open handles: nothing goes.
+    let short: PersistDict<u32, u32> =
+        PersistDict::builder(dir.path()).expire_after(WINDOW).maintenance(Maintenance::Background).open().unwrap();
+    assert!(short.wait_for_maintenance(Duration::from_secs(10)));
+    assert_eq!(short.len().unwrap(), 10);
+    // This handle's own expire() uses its own window.
+    assert_eq!(short.expire().unwrap(), 10);
+    assert_eq!(long.len().unwrap(), 0);
+}
