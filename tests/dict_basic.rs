@@ -212,3 +212,18 @@ fn clones_and_threads_share_one_dict() {
     fn assert_send_sync<T: Send + Sync + Clone>(_: &T) {}
     assert_send_sync(&d);
 }
+
+#[test]
+fn the_key_size_limit_recorded_at_creation_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "a key longer than eight bytes".to_string();
+    {
+        let d: PersistDict<String, u32> = PersistDict::builder(dir.path()).key_size_limit(8).open().unwrap();
+        d.insert(&long, &1).unwrap(); // stored under its SHA-256
+    }
+    // A different limit later is ignored (with a warning): the key is still found.
+    let d: PersistDict<String, u32> = PersistDict::builder(dir.path()).key_size_limit(200).open().unwrap();
+    assert_eq!(d.get(&long).unwrap(), Some(1));
+    d.insert(&long, &2).unwrap();
+    assert_eq!(d.len().unwrap(), 1);
+}
