@@ -20,6 +20,30 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Memoizing a function
+//!
+//! ```
+//! # #[cfg(feature = "macros")] {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # std::env::set_current_dir(dir.path()).unwrap();
+//! use persistdict::persist_cache;
+//!
+//! #[persist_cache(db = "cache/lengths", expire_days = 30)]
+//! fn slow_len(text: &str) -> usize {
+//!     text.chars().count() // stands for an expensive call
+//! }
+//!
+//! assert_eq!(slow_len("héllo"), 5); // computed and stored
+//! assert_eq!(slow_len("héllo"), 5); // read back, in this run or the next
+//! assert!(slow_len_cache("héllo").is_cached());
+//! # }
+//! ```
+//!
+//! The key is the SHA-256 of the bincode-encoded arguments in a namespace per
+//! function (its path, signature and body); `Result` caches only `Ok`; any
+//! cache failure means "compute and warn". See the README for every option
+//! and the companion item `<fn>_cache(args)`.
+//!
 //! ## Lifecycle of an entry
 //!
 //! Each entry records its ctime (first insert, kept on overwrite) and atime
@@ -28,6 +52,25 @@
 //! window, entries not used for that long are removed by maintenance (see
 //! [`Maintenance`]) and by [`PersistDict::expire`], at a cost proportional to
 //! what expires. [`PersistDict::check_integrity`] verifies and repairs.
+//!
+//! ```
+//! use std::time::Duration;
+//! use persistdict::{Maintenance, PersistDict};
+//! # let dir = tempfile::tempdir()?;
+//! let d: PersistDict<u32, String> = PersistDict::builder(dir.path())
+//!     .expire_after(Duration::from_millis(50))
+//!     .maintenance(Maintenance::Disabled) // expire() by hand here
+//!     .open()?;
+//! d.insert(&1, &"old".to_string())?;
+//! let meta = d.metadata(&1)?.expect("present");
+//! assert_eq!(meta.ctime, meta.atime);
+//! std::thread::sleep(Duration::from_millis(80));
+//! d.insert(&2, &"new".to_string())?;
+//! assert_eq!(d.expire()?, 1); // entry 1 was not used for 50 ms
+//! assert_eq!(d.get(&1)?, None);
+//! assert!(d.check_integrity()?.is_clean());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! ## Safety of the files
 //!
