@@ -101,7 +101,7 @@ fn another_format_version_is_refused() {
         let meta = env
             .create_databases_and_commit(w, |o, w| -> heed::Result<_> {
                 Ok(heed::CommitOrAbort::<_, ()>::Commit(
-                    o.create_database::<heed::types::Bytes, heed::types::Bytes>(w, Some("meta"))?,
+                    o.create_database::<heed::types::Bytes, heed::types::Bytes>(w, Some("persistdict.meta"))?,
                 ))
             })
             .unwrap()

@@ -227,3 +227,30 @@ fn the_key_size_limit_recorded_at_creation_wins() {
     d.insert(&long, &2).unwrap();
     assert_eq!(d.len().unwrap(), 1);
 }
+
+#[test]
+fn a_key_that_encodes_to_a_table_name_is_an_ordinary_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    // bincode writes a [u8; N] as its N bytes: these keys encode exactly to
+    // the names of the tables kept in the main database beside the entries.
+    let names: [[u8; 17]; 2] = [*b"persistdict.order", *b"persistdict.atime"];
+    {
+        let d: PersistDict<[u8; 17], u32> = PersistDict::open(&path).unwrap();
+        for (i, name) in names.iter().enumerate() {
+            d.insert(name, &(i as u32)).unwrap();
+        }
+        assert_eq!(d.len().unwrap(), 2);
+        assert_eq!(d.get(&names[1]).unwrap(), Some(1));
+        assert_eq!(d.keys().unwrap().collect::<Result<Vec<_>, _>>().unwrap(), names);
+        assert!(d.check_integrity().unwrap().is_clean());
+        d.clear().unwrap();
+        assert!(d.is_empty().unwrap());
+        d.insert(&names[0], &7).unwrap();
+    }
+    // The tables themselves are intact.
+    let d: PersistDict<[u8; 17], u32> = PersistDict::open(&path).unwrap();
+    assert_eq!(d.get(&names[0]).unwrap(), Some(7));
+    d.initialize([]).unwrap();
+    assert!(d.check_integrity().unwrap().is_clean());
+}

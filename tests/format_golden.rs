@@ -1,4 +1,5 @@
-//! The on-disk layout of a real database, read with raw heed: table names,
+//! The on-disk layout of a real database, read with raw heed: the entries in
+//! the unnamed main database, the other tables' names,
 //! metadata records and the record envelope. A change to any of them must
 //! come with a new `persistdict::FORMAT_VERSION`.
 
@@ -23,10 +24,10 @@ fn a_stored_entry_has_the_pinned_layout() {
     let (entries, order, atime, meta): (Raw, Raw, Raw, Raw) = env
         .create_databases_and_commit(w, |o, w| -> heed::Result<_> {
             Ok(heed::CommitOrAbort::<_, ()>::Commit((
-                o.create_database(w, Some("entries"))?,
-                o.create_database(w, Some("order"))?,
-                o.create_database(w, Some("atime"))?,
-                o.create_database(w, Some("meta"))?,
+                o.create_database(w, None)?,
+                o.create_database(w, Some("persistdict.order"))?,
+                o.create_database(w, Some("persistdict.atime"))?,
+                o.create_database(w, Some("persistdict.meta"))?,
             )))
         })
         .unwrap()

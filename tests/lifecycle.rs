@@ -206,9 +206,9 @@ fn integrity_repairs_broken_indexes_and_reports_bad_records() {
             .create_databases_and_commit(w, |o, w| -> heed::Result<_> {
                 type B = heed::types::Bytes;
                 Ok(heed::CommitOrAbort::<_, ()>::Commit((
-                    o.create_database::<B, B>(w, Some("order"))?,
-                    o.create_database::<B, B>(w, Some("atime"))?,
-                    o.create_database::<B, B>(w, Some("entries"))?,
+                    o.create_database::<B, B>(w, Some("persistdict.order"))?,
+                    o.create_database::<B, B>(w, Some("persistdict.atime"))?,
+                    o.create_database::<B, B>(w, None)?,
                 )))
             })
             .unwrap()

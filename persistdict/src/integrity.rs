@@ -13,7 +13,7 @@ use crate::codec::Codec;
 use crate::dict::PersistDict;
 use crate::error::Result;
 use crate::record::{self, Header};
-use crate::store::{atime_key, seq_key, split_atime_key};
+use crate::store::{atime_key, is_table_name, seq_key, split_atime_key};
 
 /// What [`PersistDict::check_integrity`] found and repaired.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -88,6 +88,9 @@ where
             let mut header_fix: Vec<(Vec<u8>, Header)> = Vec::new();
             for item in t.entries.iter(txn).map_err(&lm)? {
                 let (stored, bytes) = item.map_err(&lm)?;
+                if is_table_name(stored) {
+                    continue;
+                }
                 r.entries_checked += 1;
                 let rec = match record::decode(bytes) {
                     Ok(rec) => rec,

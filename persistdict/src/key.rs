@@ -1,10 +1,10 @@
 //! How an encoded key becomes an LMDB key.
 //!
 //! LMDB keys are 1..=511 bytes. An encoded key that fits in the database's
-//! `key_size_limit` is stored as it is; a longer (or empty) one is stored under
-//! its SHA-256 and the full encoded key is kept in the record, where every
-//! lookup compares it. A hash collision is therefore a miss, never a wrong
-//! value.
+//! `key_size_limit` is stored as it is; a longer (or empty) one, or one equal
+//! to a table name (see `store.rs`), is stored under its SHA-256 and the full
+//! encoded key is kept in the record, where every lookup compares it. A hash
+//! collision is therefore a miss, never a wrong value.
 
 use sha2::{Digest, Sha256};
 
@@ -27,7 +27,10 @@ pub(crate) struct Lookup<'a> {
 
 impl<'a> Lookup<'a> {
     pub fn new(encoded: &'a [u8], limit: usize, hasher: KeyHasher) -> Self {
-        let digest = (encoded.is_empty() || encoded.len() > limit).then(|| hasher(encoded));
+        // Empty keys (LMDB refuses them), long keys, and keys equal to a
+        // table record of the main database are stored hashed.
+        let digest = (encoded.is_empty() || encoded.len() > limit || crate::store::is_table_name(encoded))
+            .then(|| hasher(encoded));
         Lookup { encoded, digest }
     }
 

@@ -2,19 +2,27 @@
 //! transactions, map growth and the record envelopes. It speaks only bytes;
 //! `dict.rs` adds types, the macro's memo store uses it directly.
 //!
-//! Tables (named LMDB databases in one environment):
+//! Tables (LMDB databases in one environment):
 //!
-//! | table | key | value |
-//! |---|---|---|
-//! | `entries` | stored key (see `key.rs`) | record (see `record.rs`) |
-//! | `order` | seq, u64 BE | stored key |
-//! | `atime` | atime_ms u64 BE ++ seq u64 BE | stored key |
-//! | `meta` | name | bytes (see `meta.rs`) |
+//! | table | LMDB database | key | value |
+//! |---|---|---|---|
+//! | entries | the unnamed main database | stored key (see `key.rs`) | record (see `record.rs`) |
+//! | order | `persistdict.order` | seq, u64 BE | stored key |
+//! | atime | `persistdict.atime` | atime_ms u64 BE ++ seq u64 BE | stored key |
+//! | meta | `persistdict.meta` | name | bytes (see `meta.rs`) |
+//!
+//! Entries live in the main database because LMDB rewrites a named
+//! database's record in the main database whenever that database's root
+//! changes: one page more per commit, which was most of the cost of an
+//! overwrite over raw heed. The three table names are keys of the main
+//! database too; `key.rs` stores a key that encodes to one of them hashed,
+//! so an entry can never land on a table record.
 //!
 //! `order` gives insertion order (seq is assigned at first insert, inside
 //! the write transaction, so it is exact across threads and processes);
 //! `atime` lets expiry visit only what is due.
 
+use std::ops::Bound;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
@@ -33,6 +41,14 @@ use crate::meta;
 use crate::record::{self, Header};
 
 pub(crate) type Db = Database<'static, Bytes, Bytes>;
+
+/// The named tables, sorted; see the module docs.
+pub(crate) const TABLE_NAMES: [&str; 3] = ["persistdict.atime", "persistdict.meta", "persistdict.order"];
+
+/// Whether a main-database key is a table record rather than an entry.
+pub(crate) fn is_table_name(key: &[u8]) -> bool {
+    TABLE_NAMES.iter().any(|n| n.as_bytes() == key)
+}
 
 /// The four tables.
 #[derive(Clone, Copy)]
@@ -128,7 +144,9 @@ impl Store {
                 let open = |name: &str, wtxn: &mut RwTxn<'_>| {
                     opener.database_options().types::<Bytes, Bytes>().name(name).create(wtxn)
                 };
-                let tables = (open("entries", wtxn)?, open("order", wtxn)?, open("atime", wtxn)?, open("meta", wtxn)?);
+                let entries = opener.database_options().types::<Bytes, Bytes>().create(wtxn)?;
+                let [atime, meta, order] = TABLE_NAMES;
+                let tables = (entries, open(order, wtxn)?, open(atime, wtxn)?, open(meta, wtxn)?);
                 Ok(heed::CommitOrAbort::<_, ()>::Commit(tables))
             })
             .map_err(lm("creating the tables"))?
@@ -447,7 +465,18 @@ impl Store {
     /// Removes every entry and the initialize-once flag.
     pub(crate) fn clear_in(&self, txn: &mut RwTxn<'_>) -> Result<()> {
         let lm = self.lm("clearing");
-        self.t.entries.clear(txn).map_err(&lm)?;
+        // The main database also holds the table records: delete the entries
+        // around them.
+        let [a, m, o] = TABLE_NAMES.map(str::as_bytes);
+        let ranges: [(Bound<&[u8]>, Bound<&[u8]>); 4] = [
+            (Bound::Unbounded, Bound::Excluded(a)),
+            (Bound::Excluded(a), Bound::Excluded(m)),
+            (Bound::Excluded(m), Bound::Excluded(o)),
+            (Bound::Excluded(o), Bound::Unbounded),
+        ];
+        for range in &ranges {
+            self.t.entries.delete_range(txn, range).map_err(&lm)?;
+        }
         self.t.order.clear(txn).map_err(&lm)?;
         self.t.atime.clear(txn).map_err(&lm)?;
         self.t.meta.delete(txn, meta::INITIALIZED_KEY).map_err(&lm)?;
@@ -455,7 +484,11 @@ impl Store {
     }
 
     pub(crate) fn len(&self) -> Result<usize> {
-        self.read(|txn, t| Ok(t.entries.len(txn).map_err(self.lm("counting entries"))? as usize))
+        // The main database's count includes the three table records.
+        self.read(|txn, t| {
+            let all = t.entries.len(txn).map_err(self.lm("counting entries"))?;
+            Ok((all as usize).saturating_sub(TABLE_NAMES.len()))
+        })
     }
 
     /// Removes up to `max` entries whose atime is before `cutoff_ms`.
