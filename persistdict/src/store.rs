@@ -45,6 +45,9 @@ pub(crate) type Db = Database<'static, Bytes, Bytes>;
 /// The named tables, sorted; see the module docs.
 pub(crate) const TABLE_NAMES: [&str; 3] = ["persistdict.atime", "persistdict.meta", "persistdict.order"];
 
+/// A range of raw keys, as LMDB range operations take it.
+type KeyRange<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
+
 /// Whether a main-database key is a table record rather than an entry.
 pub(crate) fn is_table_name(key: &[u8]) -> bool {
     TABLE_NAMES.iter().any(|n| n.as_bytes() == key)
@@ -468,7 +471,7 @@ impl Store {
         // The main database also holds the table records: delete the entries
         // around them.
         let [a, m, o] = TABLE_NAMES.map(str::as_bytes);
-        let ranges: [(Bound<&[u8]>, Bound<&[u8]>); 4] = [
+        let ranges: [KeyRange<'_>; 4] = [
             (Bound::Unbounded, Bound::Excluded(a)),
             (Bound::Excluded(a), Bound::Excluded(m)),
             (Bound::Excluded(m), Bound::Excluded(o)),
