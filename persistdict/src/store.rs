@@ -257,8 +257,10 @@ impl Store {
         mut f: impl FnMut(&mut RwTxn<'_>, &Tables) -> Result<R>,
     ) -> Result<R> {
         loop {
-            let seen = self.env.info().map_size;
             let gate = self.gate();
+            // Under the gate: env.info() reads the meta pages in the map,
+            // which a resize in another thread would unmap.
+            let seen = self.env.info().map_size;
             let mut txn = match self.env.write_txn() {
                 Ok(txn) => txn,
                 Err(e) if is_mdb(&e, heed::MdbError::MapResized) => {
