@@ -76,7 +76,7 @@ pub(crate) struct Flights {
 }
 
 /// What a caller is in a flight.
-pub(crate) enum Role<'a> {
+enum Role<'a> {
     /// Compute and store; dropping the guard (even by a panic) releases the
     /// followers, who then look again.
     Leader(LeaderGuard<'a>),
@@ -85,7 +85,7 @@ pub(crate) enum Role<'a> {
 }
 
 /// Held by the one caller that computes.
-pub(crate) struct LeaderGuard<'a> {
+struct LeaderGuard<'a> {
     flights: &'a Flights,
     key: Vec<u8>,
     flight: Arc<Flight>,
@@ -105,7 +105,60 @@ impl Drop for LeaderGuard<'_> {
 }
 
 impl Flights {
-    pub(crate) fn join(&self, key: &[u8]) -> Role<'_> {
+    /// The single-flight protocol every memoizing path runs: `look`; on a
+    /// miss, either wait for the caller already computing `key` and look
+    /// again, or become that caller, look once more (a leader may have
+    /// finished in between) and run `lead` while holding the flight.
+    pub(crate) fn run<T, R>(
+        &self,
+        key: &[u8],
+        mut look: impl FnMut() -> Option<T>,
+        found: impl Fn(T) -> R,
+        lead: impl FnOnce() -> R,
+    ) -> R {
+        loop {
+            if let Some(v) = look() {
+                return found(v);
+            }
+            match self.join(key) {
+                Role::Follower(flight) => flight.wait(),
+                Role::Leader(_guard) => {
+                    if let Some(v) = look() {
+                        return found(v);
+                    }
+                    return lead();
+                }
+            }
+        }
+    }
+
+    /// [`run`](Self::run) for async callers: waiting does not block the
+    /// executor, and dropping the future releases the flight.
+    pub(crate) async fn run_async<T, R>(
+        &self,
+        key: &[u8],
+        mut look: impl FnMut() -> Option<T>,
+        found: impl Fn(T) -> R,
+        lead: impl Future<Output = R>,
+    ) -> R {
+        loop {
+            if let Some(v) = look() {
+                return found(v);
+            }
+            let flight = match self.join(key) {
+                Role::Follower(flight) => flight,
+                Role::Leader(_guard) => {
+                    if let Some(v) = look() {
+                        return found(v);
+                    }
+                    return lead.await;
+                }
+            };
+            flight.wait_async().await;
+        }
+    }
+
+    fn join(&self, key: &[u8]) -> Role<'_> {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(f) = map.get(key) {
             return Role::Follower(f.clone());
@@ -176,25 +229,14 @@ where
         Q: Serialize + ?Sized,
     {
         let encoded = self.encode_key(key)?;
-        let mut f = Some(f);
-        loop {
-            if let Some(v) = self.get_encoded(&encoded)? {
-                return Ok(Ok(v));
-            }
-            match self.store().flights.join(&encoded) {
-                Role::Follower(flight) => flight.wait(),
-                Role::Leader(_guard) => {
-                    // Someone may have finished between our miss and joining.
-                    if let Some(v) = self.get_encoded(&encoded)? {
-                        return Ok(Ok(v));
-                    }
-                    let compute = f.take().expect("the leader computes once");
-                    return match compute() {
-                        Ok(v) => Ok(Ok(self.insert_encoded_if_absent(&encoded, v)?)),
-                        Err(e) => Ok(Err(e)),
-                    };
-                }
-            }
-        }
+        self.store().flights.run(
+            &encoded,
+            || self.get_encoded(&encoded).transpose(),
+            |stored| stored.map(Ok),
+            || match f() {
+                Ok(v) => self.insert_encoded_if_absent(&encoded, v).map(Ok),
+                Err(e) => Ok(Err(e)),
+            },
+        )
     }
 }

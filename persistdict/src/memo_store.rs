@@ -25,7 +25,6 @@ use crate::builder::{Durability, Maintenance, Options};
 use crate::codec::{Bincode, Codec};
 use crate::error::{Error, Result};
 use crate::handle::Handle;
-use crate::memo::Role;
 use crate::stats::Stats;
 
 /// What the attribute was given; built by generated code.
@@ -215,22 +214,6 @@ impl MemoStore {
         }
     }
 
-    fn lookup_bytes(&self, h: &Handle, key: &Key) -> Result<Option<Vec<u8>>> {
-        h.get(&key.0, |b| Ok(b.to_vec()))
-    }
-
-    fn decode<T: DeserializeOwned>(&self, h: &Handle, key: &Key, bytes: &[u8]) -> Option<T> {
-        match Bincode.decode(bytes) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                warn!(function = self.config.namespace, name = %h.name, error = %e,
-                    "persist_cache: a stored result no longer decodes (its type changed?); recomputing");
-                let _ = key;
-                None
-            }
-        }
-    }
-
     fn store_value<T: Serialize + ?Sized>(&self, h: &Handle, key: &Key, value: &T) {
         let bytes = match Bincode.encode(value) {
             Ok(b) => b,
@@ -244,10 +227,17 @@ impl MemoStore {
         }
     }
 
+    /// The stored result of `key`, decoded in place; `None` (and a warning)
+    /// for a miss, a read error or bytes that no longer decode.
     fn cached<T: DeserializeOwned>(&self, h: &Handle, key: &Key) -> Option<T> {
-        match self.lookup_bytes(h, key) {
-            Ok(Some(bytes)) => self.decode(h, key, &bytes),
+        match h.get(&key.0, |bytes| Ok(Bincode.decode::<T>(bytes))) {
+            Ok(Some(Ok(v))) => Some(v),
             Ok(None) => None,
+            Ok(Some(Err(e))) => {
+                warn!(function = self.config.namespace, name = %h.name, error = %e,
+                    "persist_cache: a stored result no longer decodes (its type changed?); recomputing");
+                None
+            }
             Err(e) => {
                 warn!(function = self.config.namespace, error = %e, "persist_cache: cannot read the cache; computing");
                 None
@@ -380,26 +370,53 @@ impl CallKey {
     }
 }
 
+/// The call path shared by [`call`] and [`call_result`]: `stored` picks what
+/// of a result is kept (`found` turns a stored value back into a result).
+fn memoize<T: CacheValue, R>(
+    store: &'static MemoStore,
+    key: Option<Key>,
+    body: impl FnOnce() -> R,
+    stored: fn(&R) -> Option<&T>,
+    found: fn(T) -> R,
+) -> R {
+    let (Some(h), Some(key), false) = (store.handle(), key, store.bypassed()) else { return body() };
+    h.store.flights.run(
+        &key.0,
+        || store.cached(h, &key),
+        found,
+        || {
+            let r = body();
+            if let Some(v) = stored(&r) {
+                store.store_value(h, &key, v);
+            }
+            r
+        },
+    )
+}
+
+/// [`memoize`] for `async fn`s.
+async fn memoize_async<T: CacheValue, R>(
+    store: &'static MemoStore,
+    key: Option<Key>,
+    body: impl Future<Output = R>,
+    stored: fn(&R) -> Option<&T>,
+    found: fn(T) -> R,
+) -> R {
+    let (Some(h), Some(key), false) = (store.handle(), key, store.bypassed()) else { return body.await };
+    let lead = async {
+        let r = body.await;
+        if let Some(v) = stored(&r) {
+            store.store_value(h, &key, v);
+        }
+        r
+    };
+    h.store.flights.run_async(&key.0, || store.cached(h, &key), found, lead).await
+}
+
 /// The call path of a sync function whose whole result is stored.
 #[doc(hidden)]
 pub fn call<R: CacheValue>(store: &'static MemoStore, key: Option<Key>, body: impl FnOnce() -> R) -> R {
-    let (Some(h), Some(key), false) = (store.handle(), key, store.bypassed()) else { return body() };
-    loop {
-        if let Some(v) = store.cached(h, &key) {
-            return v;
-        }
-        match h.store.flights.join(&key.0) {
-            Role::Follower(f) => f.wait(),
-            Role::Leader(_guard) => {
-                if let Some(v) = store.cached(h, &key) {
-                    return v;
-                }
-                let v = body();
-                store.store_value(h, &key, &v);
-                return v;
-            }
-        }
-    }
+    memoize(store, key, body, |r| Some(r), |v| v)
 }
 
 /// The call path of a sync function returning `Result`: only `Ok` is stored.
@@ -409,25 +426,7 @@ pub fn call_result<T: CacheValue, E>(
     key: Option<Key>,
     body: impl FnOnce() -> std::result::Result<T, E>,
 ) -> std::result::Result<T, E> {
-    let (Some(h), Some(key), false) = (store.handle(), key, store.bypassed()) else { return body() };
-    loop {
-        if let Some(v) = store.cached(h, &key) {
-            return Ok(v);
-        }
-        match h.store.flights.join(&key.0) {
-            Role::Follower(f) => f.wait(),
-            Role::Leader(_guard) => {
-                if let Some(v) = store.cached(h, &key) {
-                    return Ok(v);
-                }
-                let r = body();
-                if let Ok(v) = &r {
-                    store.store_value(h, &key, v);
-                }
-                return r;
-            }
-        }
-    }
+    memoize(store, key, body, |r| r.as_ref().ok(), Ok)
 }
 
 /// The call path of an `async fn` whose whole result is stored.
@@ -437,25 +436,7 @@ pub async fn call_async<R: CacheValue>(
     key: Option<Key>,
     body: impl Future<Output = R>,
 ) -> R {
-    let (Some(h), Some(key), false) = (store.handle(), key, store.bypassed()) else { return body.await };
-    loop {
-        if let Some(v) = store.cached(h, &key) {
-            return v;
-        }
-        let flight = match h.store.flights.join(&key.0) {
-            Role::Follower(f) => f,
-            Role::Leader(guard) => {
-                if let Some(v) = store.cached(h, &key) {
-                    return v;
-                }
-                let v = body.await;
-                store.store_value(h, &key, &v);
-                drop(guard);
-                return v;
-            }
-        };
-        flight.wait_async().await;
-    }
+    memoize_async(store, key, body, |r| Some(r), |v| v).await
 }
 
 /// The call path of an `async fn` returning `Result`: only `Ok` is stored.
@@ -465,25 +446,5 @@ pub async fn call_result_async<T: CacheValue, E>(
     key: Option<Key>,
     body: impl Future<Output = std::result::Result<T, E>>,
 ) -> std::result::Result<T, E> {
-    let (Some(h), Some(key), false) = (store.handle(), key, store.bypassed()) else { return body.await };
-    loop {
-        if let Some(v) = store.cached(h, &key) {
-            return Ok(v);
-        }
-        let flight = match h.store.flights.join(&key.0) {
-            Role::Follower(f) => f,
-            Role::Leader(guard) => {
-                if let Some(v) = store.cached(h, &key) {
-                    return Ok(v);
-                }
-                let r = body.await;
-                if let Ok(v) = &r {
-                    store.store_value(h, &key, v);
-                }
-                drop(guard);
-                return r;
-            }
-        };
-        flight.wait_async().await;
-    }
+    memoize_async(store, key, body, |r| r.as_ref().ok(), Ok).await
 }
