@@ -16,7 +16,7 @@ use crate::env::{self, EnvOptions};
 use crate::error::{Error, Result};
 use crate::front_cache::{Cached, FrontCache};
 use crate::key::Lookup;
-use crate::maintenance::{self, BATCH, HandlePlan};
+use crate::maintenance::{self, HandlePlan};
 use crate::meta;
 use crate::record::Header;
 use crate::stats::Stats;
@@ -60,7 +60,7 @@ impl Handle {
         };
         // Opening where nothing is due costs one lookup of the oldest atime.
         let due_now = match (plan.background, opts.expire_after) {
-            (true, Some(window)) => store.any_due(clock::now_ms().saturating_sub(clock::duration_ms(window)))?,
+            (true, Some(window)) => store.any_due(clock::cutoff(window))?,
             _ => false,
         };
         let ticket = store.maintenance.register(&store, id, plan, due_now);
@@ -255,18 +255,7 @@ impl Handle {
     /// Removes entries whose atime is older than this handle's window.
     pub fn expire(&self) -> Result<usize> {
         let Some(window) = self.opts.expire_after else { return Ok(0) };
-        let cutoff = clock::now_ms().saturating_sub(clock::duration_ms(window));
-        let mut total = 0;
-        if !self.store.any_due(cutoff)? {
-            return Ok(0);
-        }
-        loop {
-            let (removed, more) = self.store.expire_batch(self.opts.durability, cutoff, BATCH)?;
-            total += removed;
-            if !more {
-                break;
-            }
-        }
+        let (total, _) = self.store.expire_window(self.opts.durability, window, None)?;
         if let Some(mut front) = self.front() {
             front.clear();
         }

@@ -19,9 +19,6 @@ use crate::clock;
 use crate::error::Result;
 use crate::store::Store;
 
-/// Entries removed per write transaction by a sweep.
-pub(crate) const BATCH: usize = 1000;
-
 /// What one handle asks of maintenance.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HandlePlan {
@@ -233,22 +230,10 @@ pub(crate) fn run(
     let started = Instant::now();
     let mut report = RunReport { stale_readers: store.env.clear_stale_readers().unwrap_or(0), ..RunReport::default() };
     if let Some(window) = window {
-        let cutoff = clock::now_ms().saturating_sub(clock::duration_ms(window));
-        if store.any_due(cutoff)? {
-            loop {
-                let (removed, more) = store.expire_batch(durability, cutoff, BATCH).inspect_err(|e| {
-                    warn!(path = %store.path.display(), error = %e, "maintenance: expiry failed");
-                })?;
-                report.expired += removed;
-                if !more {
-                    break;
-                }
-                if started.elapsed() >= timeout {
-                    report.interrupted = true;
-                    break;
-                }
-            }
-        }
+        (report.expired, report.interrupted) =
+            store.expire_window(durability, window, started.checked_add(timeout)).inspect_err(|e| {
+                warn!(path = %store.path.display(), error = %e, "maintenance: expiry failed");
+            })?;
     }
     if report.expired > 0 || report.stale_readers > 0 || report.interrupted {
         info!(path = %store.path.display(), expired = report.expired, stale_readers = report.stale_readers,

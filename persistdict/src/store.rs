@@ -42,6 +42,9 @@ use crate::record::{self, Header};
 
 pub(crate) type Db = Database<'static, Bytes, Bytes>;
 
+/// Entries removed per write transaction by an expiry sweep.
+pub(crate) const EXPIRE_BATCH: usize = 1000;
+
 /// The named tables, sorted; see the module docs.
 pub(crate) const TABLE_NAMES: [&str; 3] = ["persistdict.atime", "persistdict.meta", "persistdict.order"];
 
@@ -545,6 +548,33 @@ impl Store {
             }
             Ok((removed, more))
         })
+    }
+
+    /// Removes the entries not used within `window`, `EXPIRE_BATCH` per
+    /// write transaction, and stops after the batch in progress once
+    /// `deadline` has passed. Returns (removed, interrupted). When nothing is
+    /// due it costs one lookup of the oldest atime.
+    pub(crate) fn expire_window(
+        &self,
+        durability: Durability,
+        window: std::time::Duration,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<(usize, bool)> {
+        let cutoff = crate::clock::cutoff(window);
+        let mut removed = 0;
+        if !self.any_due(cutoff)? {
+            return Ok((0, false));
+        }
+        loop {
+            let (n, more) = self.expire_batch(durability, cutoff, EXPIRE_BATCH)?;
+            removed += n;
+            if !more {
+                return Ok((removed, false));
+            }
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return Ok((removed, true));
+            }
+        }
     }
 
     /// Whether any entry is due: one lookup of the oldest atime.
