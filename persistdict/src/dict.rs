@@ -34,6 +34,22 @@ pub(crate) struct Inner<KC, VC> {
     pub vc: VC,
 }
 
+impl<KC: Codec, VC: Codec> Inner<KC, VC> {
+    fn decode_error(&self, encoded_key: &[u8], source: crate::error::BoxError) -> Error {
+        Error::Decode { path: self.h.store.path.clone(), key: display_key(encoded_key), source }
+    }
+
+    /// Decodes a stored key; the error names it.
+    pub(crate) fn decode_key<K: DeserializeOwned>(&self, encoded_key: &[u8]) -> Result<K> {
+        self.kc.decode(encoded_key).map_err(|source| self.decode_error(encoded_key, source))
+    }
+
+    /// Decodes a stored value; the error names its key.
+    pub(crate) fn decode_value<V: DeserializeOwned>(&self, encoded_key: &[u8], bytes: &[u8]) -> Result<V> {
+        self.vc.decode(bytes).map_err(|source| self.decode_error(encoded_key, source))
+    }
+}
+
 /// A typed, persistent, thread- and process-safe dictionary stored in an
 /// LMDB directory.
 ///
@@ -131,22 +147,11 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
         })
     }
 
-    pub(crate) fn decode_value(&self, encoded_key: &[u8], bytes: &[u8]) -> Result<V>
-    where
-        V: DeserializeOwned,
-    {
-        self.inner.vc.decode(bytes).map_err(|source| Error::Decode {
-            path: self.path_buf(),
-            key: display_key(encoded_key),
-            source,
-        })
-    }
-
     pub(crate) fn get_encoded(&self, encoded: &[u8]) -> Result<Option<V>>
     where
         V: DeserializeOwned,
     {
-        self.inner.h.get(encoded, |bytes| self.decode_value(encoded, bytes))
+        self.inner.h.get(encoded, |bytes| self.inner.decode_value(encoded, bytes))
     }
 
     pub(crate) fn insert_encoded_if_absent(&self, encoded: &[u8], value: V) -> Result<V>
@@ -156,7 +161,7 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
         let bytes = self.encode_value(encoded, &value)?;
         match self.inner.h.put_if_absent(encoded, &bytes)? {
             None => Ok(value),
-            Some(existing) => self.decode_value(encoded, &existing),
+            Some(existing) => self.inner.decode_value(encoded, &existing),
         }
     }
 

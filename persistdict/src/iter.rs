@@ -23,7 +23,7 @@ use crate::store::seq_key;
 const BATCH: usize = 256;
 
 /// Turns one entry's key and value bytes into an item.
-type Projector<T, KC, VC> = fn(&PersistDictRef<'_, KC, VC>, &[u8], &[u8]) -> Result<T>;
+type Projector<T, KC, VC> = fn(&Inner<KC, VC>, &[u8], &[u8]) -> Result<T>;
 
 /// The streaming iterator behind [`PersistDict::iter`], `keys` and `values`.
 pub(crate) struct Iter<T, KC, VC> {
@@ -32,27 +32,6 @@ pub(crate) struct Iter<T, KC, VC> {
     next_seq: u64,
     buf: VecDeque<Result<(Vec<u8>, Vec<u8>)>>,
     project: Projector<T, KC, VC>,
-}
-
-/// A borrowed view used to decode within an iterator.
-#[doc(hidden)]
-pub(crate) struct PersistDictRef<'a, KC, VC>(&'a Inner<KC, VC>);
-
-impl<KC: Codec, VC: Codec> PersistDictRef<'_, KC, VC> {
-    fn key<K: DeserializeOwned>(&self, k: &[u8]) -> Result<K> {
-        self.0.kc.decode(k).map_err(|source| crate::Error::Decode {
-            path: self.0.h.store.path.clone(),
-            key: crate::key::display_key(k),
-            source,
-        })
-    }
-    fn value<V: DeserializeOwned>(&self, k: &[u8], v: &[u8]) -> Result<V> {
-        self.0.vc.decode(v).map_err(|source| crate::Error::Decode {
-            path: self.0.h.store.path.clone(),
-            key: crate::key::display_key(k),
-            source,
-        })
-    }
 }
 
 impl<T, KC, VC> Iter<T, KC, VC> {
@@ -98,7 +77,7 @@ impl<T, KC: Codec, VC: Codec> Iterator for Iter<T, KC, VC> {
     fn next(&mut self) -> Option<Result<T>> {
         loop {
             if let Some(item) = self.buf.pop_front() {
-                return Some(item.and_then(|(k, v)| (self.project)(&PersistDictRef(&self.inner), &k, &v)));
+                return Some(item.and_then(|(k, v)| (self.project)(&self.inner, &k, &v)));
             }
             self.txn.as_ref()?;
             if let Err(e) = self.fill() {
@@ -135,7 +114,7 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
         K: DeserializeOwned,
         V: DeserializeOwned,
     {
-        self.iter_with(|d, k, v| Ok((d.key(k)?, d.value(k, v)?)))
+        self.iter_with(|d, k, v| Ok((d.decode_key(k)?, d.decode_value(k, v)?)))
     }
 
     /// All keys in insertion order. See [`iter`](Self::iter).
@@ -146,7 +125,7 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
     where
         K: DeserializeOwned,
     {
-        self.iter_with(|d, k, _| d.key(k))
+        self.iter_with(|d, k, _| d.decode_key(k))
     }
 
     /// All values in insertion order. See [`iter`](Self::iter).
@@ -157,6 +136,6 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
     where
         V: DeserializeOwned,
     {
-        self.iter_with(|d, k, v| d.value(k, v))
+        self.iter_with(|d, k, v| d.decode_value(k, v))
     }
 }
