@@ -128,14 +128,24 @@ pub(crate) fn decode_header(bytes: &[u8]) -> Result<Header, RecordError> {
     })
 }
 
+/// Splits a record body into the full key (for a hashed key) and the value.
+fn split_body(body: &[u8], hashed: bool) -> Result<(Option<&[u8]>, &[u8]), RecordError> {
+    if !hashed {
+        return Ok((None, body));
+    }
+    let len = body.get(..4).ok_or(RecordError::BadKeyLength)?;
+    let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+    let rest = &body[4..];
+    if len > rest.len() {
+        return Err(RecordError::BadKeyLength);
+    }
+    let (key, value) = rest.split_at(len);
+    Ok((Some(key), value))
+}
+
 /// The full key of a record whose header passed, without checking the body.
 pub(crate) fn full_key_unchecked<'a>(bytes: &'a [u8], h: &Header) -> Option<&'a [u8]> {
-    if !h.hashed {
-        return None;
-    }
-    let body = &bytes[HEADER_LEN..];
-    let len = u32::from_le_bytes(body.get(..4)?.try_into().ok()?) as usize;
-    body.get(4..4 + len)
+    split_body(&bytes[HEADER_LEN..], h.hashed).ok().and_then(|(key, _)| key)
 }
 
 /// Parses and checks a whole record.
@@ -146,19 +156,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Record<'_>, RecordError> {
     if crc32c::crc32c(body) != body_crc {
         return Err(RecordError::BodyChecksum);
     }
-    if !header.hashed {
-        return Ok(Record { header, full_key: None, value: body });
-    }
-    if body.len() < 4 {
-        return Err(RecordError::BadKeyLength);
-    }
-    let len = u32::from_le_bytes(body[..4].try_into().expect("4 bytes")) as usize;
-    let rest = &body[4..];
-    if len > rest.len() {
-        return Err(RecordError::BadKeyLength);
-    }
-    let (key, value) = rest.split_at(len);
-    Ok(Record { header, full_key: Some(key), value })
+    let (full_key, value) = split_body(body, header.hashed)?;
+    Ok(Record { header, full_key, value })
 }
 
 #[cfg(test)]
