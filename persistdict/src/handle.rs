@@ -161,6 +161,20 @@ impl Handle {
         }
     }
 
+    /// Brings the front cache up to date after this handle stored `value`
+    /// under `lookup` in write transaction `txn_id`.
+    fn after_put(&self, txn_id: usize, lookup: &Lookup<'_>, value: &[u8], now: u64, outcome: PutOutcome) {
+        let Some(mut front) = self.front() else { return };
+        if outcome == PutOutcome::Displaced {
+            // Another key lost its slot to this one: its cached value must go.
+            front.clear();
+        }
+        // The header is only needed for freshness; ctime is not read from the cache.
+        let header = Header { hashed: lookup.digest.is_some(), seq: 0, ctime_ms: now, atime_ms: now, indexed_ms: now };
+        let last = self.store.last_txn_id();
+        front.after_write(txn_id, last, lookup.encoded, Some(Cached { value: value.into(), header }));
+    }
+
     pub fn put(&self, encoded: &[u8], value: &[u8]) -> Result<PutOutcome> {
         let lookup = self.lookup(encoded);
         let now = clock::now_ms();
@@ -169,14 +183,7 @@ impl Handle {
             let id = txn.id();
             Ok((self.store.put_in(txn, &lookup, value, self.clock(now), &mut None)?, id))
         })?;
-        // The header is only needed for freshness; ctime is not read from the cache.
-        let header = Header { hashed: lookup.digest.is_some(), seq: 0, ctime_ms: now, atime_ms: now, indexed_ms: now };
-        self.after_write(txn_id, encoded, Some(Cached { value: value.into(), header }));
-        if outcome == PutOutcome::Displaced
-            && let Some(mut front) = self.front()
-        {
-            front.clear();
-        }
+        self.after_put(txn_id, &lookup, value, now, outcome);
         debug!(name = %self.name, ?outcome, "put");
         Ok(outcome)
     }
@@ -186,24 +193,20 @@ impl Handle {
     pub fn put_if_absent(&self, encoded: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>> {
         let lookup = self.lookup(encoded);
         let now = clock::now_ms();
-        let (existing, txn_id) = self.store.write(self.opts.durability, encoded.len() + value.len(), |txn, _| {
+        let (stored, txn_id) = self.store.write(self.opts.durability, encoded.len() + value.len(), |txn, _| {
             let id = txn.id();
             if let Some(bytes) = self.store.get_in(txn, &lookup, |v, _| Ok(v.to_vec()))? {
-                return Ok((Some(bytes), id));
+                return Ok((Err(bytes), id));
             }
-            if self.store.put_in(txn, &lookup, value, self.clock(now), &mut None)? == PutOutcome::Displaced
-                && let Some(mut front) = self.front()
-            {
-                front.clear();
-            }
-            Ok((None, id))
+            Ok((Ok(self.store.put_in(txn, &lookup, value, self.clock(now), &mut None)?), id))
         })?;
-        if existing.is_none() {
-            let header =
-                Header { hashed: lookup.digest.is_some(), seq: 0, ctime_ms: now, atime_ms: now, indexed_ms: now };
-            self.after_write(txn_id, encoded, Some(Cached { value: value.into(), header }));
+        match stored {
+            Ok(outcome) => {
+                self.after_put(txn_id, &lookup, value, now, outcome);
+                Ok(None)
+            }
+            Err(existing) => Ok(Some(existing)),
         }
-        Ok(existing)
     }
 
     pub fn remove(&self, encoded: &[u8]) -> Result<bool> {
