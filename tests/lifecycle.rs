@@ -6,6 +6,12 @@ use persistdict::{Error, Maintenance, PersistDict};
 
 const WINDOW: Duration = Duration::from_millis(200);
 
+/// A dictionary with expiry `window` and no automatic maintenance: the
+/// tests call `expire()` themselves.
+fn manual(dir: &std::path::Path, window: Duration) -> persistdict::Builder<u32, u32> {
+    PersistDict::builder(dir).expire_after(window).maintenance(Maintenance::Disabled)
+}
+
 fn sleep(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
 }
@@ -13,8 +19,7 @@ fn sleep(ms: u64) {
 #[test]
 fn entries_expire_after_the_window_and_not_before() {
     let dir = tempfile::tempdir().unwrap();
-    let d: PersistDict<u32, u32> =
-        PersistDict::builder(dir.path()).expire_after(WINDOW).maintenance(Maintenance::Disabled).open().unwrap();
+    let d: PersistDict<u32, u32> = manual(dir.path(), WINDOW).open().unwrap();
     d.insert(&1, &1).unwrap();
     assert_eq!(d.expire().unwrap(), 0);
     assert!(d.contains_key(&1).unwrap());
@@ -28,12 +33,8 @@ fn entries_expire_after_the_window_and_not_before() {
 #[test]
 fn get_refreshes_atime_beyond_the_granularity_and_contains_key_does_not() {
     let dir = tempfile::tempdir().unwrap();
-    let d: PersistDict<u32, u32> = PersistDict::builder(dir.path())
-        .expire_after(Duration::from_secs(3600))
-        .atime_granularity(Duration::from_millis(50))
-        .maintenance(Maintenance::Disabled)
-        .open()
-        .unwrap();
+    let d: PersistDict<u32, u32> =
+        manual(dir.path(), Duration::from_secs(3600)).atime_granularity(Duration::from_millis(50)).open().unwrap();
     d.insert(&1, &1).unwrap();
     let first = d.metadata(&1).unwrap().unwrap();
     sleep(80);
@@ -51,12 +52,7 @@ fn get_refreshes_atime_beyond_the_granularity_and_contains_key_does_not() {
 #[test]
 fn a_read_keeps_an_entry_alive() {
     let dir = tempfile::tempdir().unwrap();
-    let d: PersistDict<u32, u32> = PersistDict::builder(dir.path())
-        .expire_after(WINDOW)
-        .maintenance(Maintenance::Disabled)
-        .lru_capacity(0)
-        .open()
-        .unwrap();
+    let d: PersistDict<u32, u32> = manual(dir.path(), WINDOW).lru_capacity(0).open().unwrap();
     d.insert(&1, &1).unwrap();
     d.insert(&2, &2).unwrap();
     for _ in 0..5 {
@@ -82,8 +78,7 @@ fn a_sweep_touches_only_what_is_due() {
     // A window that every fresh entry is inside and every old one outside,
     // however long the big extend took.
     let window = fresh_since.elapsed() + Duration::from_millis(150);
-    let sweeper: PersistDict<u32, u32> =
-        PersistDict::builder(dir.path()).expire_after(window).maintenance(Maintenance::Disabled).open().unwrap();
+    let sweeper: PersistDict<u32, u32> = manual(dir.path(), window).open().unwrap();
     let before = d.stats().unwrap().expire_examined;
     assert_eq!(sweeper.expire().unwrap(), 100);
     let examined = d.stats().unwrap().expire_examined - before;
@@ -261,12 +256,8 @@ fn undecodable_values_are_reported_not_deleted() {
 fn expiry_follows_the_exact_atime_even_when_the_index_lags() {
     let dir = tempfile::tempdir().unwrap();
     // A granularity longer than the window: overwrites never move the index row.
-    let d: PersistDict<u32, u32> = PersistDict::builder(dir.path())
-        .expire_after(Duration::from_millis(300))
-        .atime_granularity(Duration::from_secs(60))
-        .maintenance(Maintenance::Disabled)
-        .open()
-        .unwrap();
+    let d: PersistDict<u32, u32> =
+        manual(dir.path(), Duration::from_millis(300)).atime_granularity(Duration::from_secs(60)).open().unwrap();
     d.insert(&1, &1).unwrap();
     sleep(200);
     d.insert(&1, &2).unwrap(); // atime moves, the index row stays at the first insert
@@ -283,11 +274,7 @@ fn expiry_follows_the_exact_atime_even_when_the_index_lags() {
 #[test]
 fn background_maintenance_uses_the_longest_window_and_expire_the_handles_own() {
     let dir = tempfile::tempdir().unwrap();
-    let long: PersistDict<u32, u32> = PersistDict::builder(dir.path())
-        .expire_after(Duration::from_secs(3600))
-        .maintenance(Maintenance::Disabled)
-        .open()
-        .unwrap();
+    let long: PersistDict<u32, u32> = manual(dir.path(), Duration::from_secs(3600)).open().unwrap();
     long.extend((0..10).map(|i| (i, i))).unwrap();
     sleep(250);
     // Something is due for this handle's window, so its open starts a run;
