@@ -12,6 +12,18 @@ fn manual(dir: &std::path::Path, window: Duration) -> persistdict::Builder<u32, 
     PersistDict::builder(dir).expire_after(window).maintenance(Maintenance::Disabled)
 }
 
+/// A dictionary holding `keys` (each its own value), written fast and with
+/// no maintenance of its own.
+fn filled(dir: &std::path::Path, keys: std::ops::Range<u32>) -> PersistDict<u32, u32> {
+    let d: PersistDict<u32, u32> = PersistDict::builder(dir)
+        .maintenance(Maintenance::Disabled)
+        .durability(persistdict::Durability::NoSync)
+        .open()
+        .unwrap();
+    d.extend(keys.map(|i| (i, i))).unwrap();
+    d
+}
+
 fn sleep(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
 }
@@ -66,12 +78,7 @@ fn a_read_keeps_an_entry_alive() {
 #[test]
 fn a_sweep_touches_only_what_is_due() {
     let dir = tempfile::tempdir().unwrap();
-    let d: PersistDict<u32, u32> = PersistDict::builder(dir.path())
-        .maintenance(Maintenance::Disabled)
-        .durability(persistdict::Durability::NoSync)
-        .open()
-        .unwrap();
-    d.extend((0..100).map(|i| (i, i))).unwrap();
+    let d = filled(dir.path(), 0..100);
     sleep(300);
     let fresh_since = std::time::Instant::now();
     d.extend((100..100_000).map(|i| (i, i))).unwrap();
@@ -89,10 +96,7 @@ fn a_sweep_touches_only_what_is_due() {
 /// A directory holding 10 entries older than `WINDOW`, reopened with
 /// `mode`: what its maintenance does with them is the test.
 fn reopen_with_old_entries(dir: &std::path::Path, mode: Maintenance) -> PersistDict<u32, u32> {
-    {
-        let d: PersistDict<u32, u32> = PersistDict::builder(dir).maintenance(Maintenance::Disabled).open().unwrap();
-        d.extend((0..10).map(|i| (i, i))).unwrap();
-    }
+    drop(filled(dir, 0..10));
     sleep(250);
     PersistDict::builder(dir).expire_after(WINDOW).maintenance(mode).open().unwrap()
 }
@@ -140,14 +144,7 @@ fn background_maintenance_runs_periodically() {
 #[test]
 fn an_interrupted_run_leaves_a_consistent_db_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let d: PersistDict<u32, u32> = PersistDict::builder(dir.path())
-            .maintenance(Maintenance::Disabled)
-            .durability(persistdict::Durability::NoSync)
-            .open()
-            .unwrap();
-        d.extend((0..5000).map(|i| (i, i))).unwrap();
-    }
+    drop(filled(dir.path(), 0..5000));
     sleep(250);
     let d: PersistDict<u32, u32> = PersistDict::builder(dir.path())
         .expire_after(WINDOW)
