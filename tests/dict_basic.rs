@@ -160,14 +160,15 @@ fn empty_key_huge_key_and_huge_value_work() {
 }
 
 #[test]
-fn a_type_change_is_a_decode_error_and_the_entry_stays() {
+fn a_type_change_is_a_type_mismatch_and_the_entry_stays() {
     let dir = tmp();
     let path = dir.path().join("db");
     let d: PersistDict<String, String> = PersistDict::open(&path).unwrap();
     d.insert("k", &"text".to_string()).unwrap();
     let as_int: PersistDict<String, u64> = PersistDict::open(&path).unwrap();
     let err = as_int.get("k").unwrap_err();
-    assert!(matches!(err, Error::Decode { .. }), "{err}");
+    assert!(matches!(err, Error::TypeMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("alloc::string::String") && err.to_string().contains("u64"), "{err}");
     assert!(err.to_string().contains("\"k\"") || err.to_string().contains('k'), "{err}");
     assert_eq!(d.get("k").unwrap().as_deref(), Some("text"));
 }

@@ -12,10 +12,11 @@ fn manual(dir: &std::path::Path, window: Duration) -> persistdict::Builder<u32, 
     PersistDict::builder(dir).expire_after(window).maintenance(Maintenance::Disabled)
 }
 
-/// A dictionary holding `keys` (each its own value), written fast and with
-/// no maintenance of its own.
+/// A dictionary holding `keys` (each its own value), written fast, with
+/// expiry `WINDOW` stamped on each entry and no maintenance of its own.
 fn filled(dir: &std::path::Path, keys: std::ops::Range<u32>) -> PersistDict<u32, u32> {
     let d: PersistDict<u32, u32> = PersistDict::builder(dir)
+        .expire_after(WINDOW)
         .maintenance(Maintenance::Disabled)
         .durability(persistdict::Durability::NoSync)
         .open()
@@ -80,25 +81,24 @@ fn a_sweep_touches_only_what_is_due() {
     let dir = tempfile::tempdir().unwrap();
     let d = filled(dir.path(), 0..100);
     sleep(300);
-    let fresh_since = std::time::Instant::now();
-    d.extend((100..100_000).map(|i| (i, i))).unwrap();
-    // A window that every fresh entry is inside and every old one outside,
-    // however long the big extend took.
-    let window = fresh_since.elapsed() + Duration::from_millis(150);
-    let sweeper: PersistDict<u32, u32> = manual(dir.path(), window).open().unwrap();
+    // 99,900 fresh entries with a one-hour window of their own.
+    let fresh: PersistDict<u32, u32> =
+        manual(dir.path(), Duration::from_secs(3600)).durability(persistdict::Durability::NoSync).open().unwrap();
+    fresh.extend((100..100_000).map(|i| (i, i))).unwrap();
     let before = d.stats().unwrap().expire_examined;
-    assert_eq!(sweeper.expire().unwrap(), 100);
+    assert_eq!(fresh.expire().unwrap(), 100);
     let examined = d.stats().unwrap().expire_examined - before;
     assert_eq!(examined, 100, "a sweep must examine only the due entries");
     assert_eq!(d.len().unwrap(), 99_900);
 }
 
-/// A directory holding 10 entries older than `WINDOW`, reopened with
-/// `mode`: what its maintenance does with them is the test.
+/// A directory holding 10 entries older than their `WINDOW`, reopened with
+/// `mode` (and no window of its own: entries expire by their writer's
+/// window): what its maintenance does with them is the test.
 fn reopen_with_old_entries(dir: &std::path::Path, mode: Maintenance) -> PersistDict<u32, u32> {
     drop(filled(dir, 0..10));
     sleep(250);
-    PersistDict::builder(dir).expire_after(WINDOW).maintenance(mode).open().unwrap()
+    PersistDict::builder(dir).maintenance(mode).open().unwrap()
 }
 
 #[test]
@@ -210,13 +210,13 @@ fn integrity_repairs_broken_indexes_and_reports_bad_records() {
         order.put(&mut w, &999u64.to_be_bytes(), b"nowhere").unwrap(); // order row pointing nowhere
         let first_atime: Vec<u8> = atime.first(&w).unwrap().unwrap().0.to_vec();
         atime.delete(&mut w, &first_atime).unwrap(); // entry without atime row
-        let mut junk = [0u8; 16];
-        junk[15] = 7;
+        let mut junk = [0u8; 24];
+        junk[23] = 7;
         atime.put(&mut w, &junk, b"nowhere").unwrap(); // atime row pointing nowhere
         // A value of another type under key 5 (bincode of 5u32 is [5]).
         let rec = entries.get(&w, &[5u8]).unwrap().unwrap().to_vec();
         let mut bad = rec.clone();
-        bad[43] ^= 0xFF; // flip a byte of the value (after the 42-byte header): its checksum fails
+        bad[59] ^= 0xFF; // flip a byte of the value (after the 58-byte header): its checksum fails
         entries.put(&mut w, &[5u8], &bad).unwrap();
         w.commit().unwrap();
         env.prepare_for_closing().wait();
@@ -238,13 +238,13 @@ fn integrity_repairs_broken_indexes_and_reports_bad_records() {
 }
 
 #[test]
-fn undecodable_values_are_reported_not_deleted() {
+fn entries_of_other_types_are_reported_not_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     PersistDict::<u32, String>::open(&path).unwrap().insert(&1, &"text".to_string()).unwrap();
     let as_u8: PersistDict<u32, u8> = PersistDict::open(&path).unwrap();
     let r = as_u8.check_integrity().unwrap();
-    assert_eq!(r.undecodable_values, 1);
+    assert_eq!((r.type_mismatches, r.undecodable_values), (1, 0), "{r:?}");
     assert!(!r.is_clean());
     assert_eq!(as_u8.len().unwrap(), 1);
 }
@@ -268,19 +268,41 @@ fn expiry_follows_the_exact_atime_even_when_the_index_lags() {
     assert!(d.is_empty().unwrap());
 }
 
+/// Issue 10, item 8: expiry is per entry. An entry expires by the window of
+/// whoever last wrote it; one written without a window never expires, even
+/// when a handle with a tiny window opens the directory and sweeps.
 #[test]
-fn background_maintenance_uses_the_longest_window_and_expire_the_handles_own() {
+fn item08_another_handles_expiry_never_deletes_entries() {
     let dir = tempfile::tempdir().unwrap();
+    let never: PersistDict<u32, u32> =
+        PersistDict::builder(dir.path()).maintenance(Maintenance::Disabled).open().unwrap();
+    never.extend((0..10).map(|i| (i, i))).unwrap();
     let long: PersistDict<u32, u32> = manual(dir.path(), Duration::from_secs(3600)).open().unwrap();
-    long.extend((0..10).map(|i| (i, i))).unwrap();
+    long.extend((10..20).map(|i| (i, i))).unwrap();
+    let short: PersistDict<u32, u32> = manual(dir.path(), WINDOW).open().unwrap();
+    short.extend((20..30).map(|i| (i, i))).unwrap();
     sleep(250);
-    // Something is due for this handle's window, so its open starts a run;
-    // the run uses the longest window among the open handles: nothing goes.
-    let short: PersistDict<u32, u32> =
-        PersistDict::builder(dir.path()).expire_after(WINDOW).maintenance(Maintenance::Background).open().unwrap();
-    assert!(short.wait_for_maintenance(Duration::from_secs(10)));
-    assert_eq!(short.len().unwrap(), 10);
-    // This handle's own expire() uses its own window.
-    assert_eq!(short.expire().unwrap(), 10);
-    assert_eq!(long.len().unwrap(), 0);
+    // A background open with a tiny window sweeps what is due: only the
+    // entries the short handle wrote.
+    let sweeper: PersistDict<u32, u32> = PersistDict::builder(dir.path())
+        .expire_after(Duration::from_millis(1))
+        .maintenance(Maintenance::Background)
+        .open()
+        .unwrap();
+    assert!(sweeper.wait_for_maintenance(Duration::from_secs(10)));
+    assert_eq!(sweeper.len().unwrap(), 20);
+    assert_eq!(never.expire().unwrap(), 0);
+    let keys: Vec<u32> = never.keys().unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!(keys, (0..20).collect::<Vec<_>>());
+    // Reading through the short handle does not give an entry its window.
+    sleep(50);
+    assert_eq!(short.get(&3).unwrap(), Some(3));
+    sleep(250);
+    assert_eq!(short.expire().unwrap(), 0);
+    // Overwriting does: the last writer's window wins.
+    short.insert(&4, &40).unwrap();
+    sleep(250);
+    assert_eq!(never.expire().unwrap(), 1);
+    assert!(!never.contains_key(&4).unwrap());
+    assert!(sweeper.check_integrity().unwrap().is_clean());
 }

@@ -12,7 +12,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, Pat, PatIdent, ReturnType};
 
-use crate::ast::{CachedFn, Output};
+use crate::ast::CachedFn;
 use crate::attr::{self, Options};
 use crate::ctxt::Ctxt;
 use crate::{fallback, namespace, valid};
@@ -20,6 +20,9 @@ use crate::{fallback, namespace, valid};
 pub fn persist_cache(args: TokenStream, item: TokenStream) -> TokenStream {
     let item_fn: ItemFn = match syn::parse2(item.clone()) {
         Ok(f) => f,
+        // A function whose body does not parse: rustc reports the syntax
+        // error itself; a second message from us would only add noise.
+        Err(_) if looks_like_fn(&item) => return item,
         Err(_) => {
             let e = syn::Error::new(
                 attr::call_site(),
@@ -36,6 +39,19 @@ pub fn persist_cache(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(()) => expand(&opts, &model),
         Err(e) => fallback::with_errors(item, e),
     }
+}
+
+/// Whether the item is a function (an `fn` keyword before its first brace
+/// group), whatever its body holds.
+fn looks_like_fn(item: &TokenStream) -> bool {
+    for tt in item.clone() {
+        match tt {
+            proc_macro2::TokenTree::Ident(i) if i == "fn" => return true,
+            proc_macro2::TokenTree::Group(g) if g.delimiter() == proc_macro2::Delimiter::Brace => return false,
+            _ => {}
+        }
+    }
+    false
 }
 
 fn expand(opts: &Options, f: &CachedFn) -> TokenStream {
@@ -73,41 +89,44 @@ fn expand(opts: &Options, f: &CachedFn) -> TokenStream {
         .collect();
 
     let config = config_tokens(opts, f, &private);
-    let key_block = key_tokens(opts, f, &private);
+    let key_block = key_tokens(opts, f, &private, None);
     let ret = f.return_type();
-    let stored_ty = match &f.output {
-        Output::Result { ok } => ok.clone(),
-        Output::Plain(t) => t.clone(),
-    };
-    // The runtime call is spanned at the stored type, so that a type that
+    // The runtime call is spanned at the return type, so that a type that
     // cannot be stored is reported there (its bound is on the call).
-    let value_span = stored_ty.span();
+    let ret_span = match &item.sig.output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => item.sig.ident.span(),
+    };
     let stmts = &item.block.stmts;
     let is_async = sig.asyncness.is_some();
-    let call = match (&f.output, is_async) {
-        (Output::Plain(_), false) => quote_spanned!(value_span=> #private::call::<#stored_ty>),
-        (Output::Result { .. }, false) => quote_spanned!(value_span=> #private::call_result::<#stored_ty, _>),
-        (Output::Plain(_), true) => quote_spanned!(value_span=> #private::call_async::<#stored_ty>),
-        (Output::Result { .. }, true) => quote_spanned!(value_span=> #private::call_result_async::<#stored_ty, _>),
-    };
+    // Whether the return type is a `Result` (however spelled) is asked of
+    // the compiler, which resolves aliases: see `KindProbe`.
+    let kind = quote_spanned! {ret_span=> {
+        // One of the two probes is used, the other not.
+        #[allow(unused_imports)]
+        use #private::{PlainProbe as _, ResultProbe as _};
+        (&&#private::KindProbe::<#ret>::new()).kind()
+    }};
+    // The whole call is spanned at the return type: rustc reports an
+    // unsatisfied bound of the call at the call expression.
     let run = if is_async {
-        quote! {
-            #call(__persistdict_store, __persistdict_key, async move {
+        let body = quote! {
+            async move {
                 let __persistdict_out: #ret = { #(#restore)* #(#stmts)* };
                 __persistdict_out
-            }).await
-        }
+            }
+        };
+        quote_spanned!(ret_span=> #kind.call_async(__persistdict_store, __persistdict_kb, #body).await)
     } else {
-        quote! {
-            #call(__persistdict_store, __persistdict_key, move || -> #ret { #(#restore)* #(#stmts)* })
-        }
+        let body = quote!(move || -> #ret { #(#restore)* #(#stmts)* });
+        quote_spanned!(ret_span=> #kind.call(__persistdict_store, __persistdict_kb, #body))
     };
     let wrapper = quote! {
         #(#attrs)*
         #vis #sig {
             static __PERSISTDICT_STORE: #private::MemoStore = #private::MemoStore::new(#config);
             let __persistdict_store: &'static #private::MemoStore = &__PERSISTDICT_STORE;
-            let __persistdict_key = #key_block;
+            let __persistdict_kb = #key_block;
             #run
         }
     };
@@ -116,8 +135,11 @@ fn expand(opts: &Options, f: &CachedFn) -> TokenStream {
         return wrapper;
     }
     // The companion: same generics and arguments, returns the call's key.
+    // Its name is spanned at the attribute, so that rustc's "not a member of
+    // trait" (a trait impl needs `companions = false`) points there.
     let mut csig = sig.clone();
-    csig.ident = format_ident!("{}_cache", fn_name, span = fn_name.span());
+    let companion_name = format!("{fn_name}_cache");
+    csig.ident = format_ident!("{}", companion_name, span = attr::call_site());
     csig.asyncness = None;
     csig.output = ReturnType::Type(Default::default(), Box::new(syn::parse_quote!(#private::CallKey)));
     for input in csig.inputs.iter_mut() {
@@ -128,10 +150,13 @@ fn expand(opts: &Options, f: &CachedFn) -> TokenStream {
             *r = syn::parse_quote!(&self);
         }
     }
+    let rename = (companion_name.as_str(), fn_name.to_string());
+    let ckey_block = key_tokens(opts, f, &private, Some((rename.0, &rename.1)));
+    let call_key = quote_spanned!(ret_span=> #kind.call_key(__persistdict_store, __persistdict_kb));
     let doc = format!(
         " The persistent cache of `{fn_name}`: `{fn_name}_cache(args).is_cached()`, `.invalidate()`, `.key()`, \
          `.store().clear()`, `.store().stats()`, `.store().dict::<T>()`, `.store().uncached(|| {fn_name}(args))`. \
-         Generated by `#[persist_cache]`."
+         Generated by `#[persist_cache]` (`companions = false` leaves it out, as a trait impl needs)."
     );
     quote! {
         #wrapper
@@ -141,8 +166,8 @@ fn expand(opts: &Options, f: &CachedFn) -> TokenStream {
         #vis #csig {
             static __PERSISTDICT_STORE: #private::MemoStore = #private::MemoStore::new(#config);
             let __persistdict_store: &'static #private::MemoStore = &__PERSISTDICT_STORE;
-            let __persistdict_key = #key_block;
-            #private::CallKey::new(__persistdict_store, __persistdict_key)
+            let __persistdict_kb = #ckey_block;
+            #call_key
         }
     }
 }
@@ -200,39 +225,46 @@ fn config_tokens(opts: &Options, f: &CachedFn, private: &TokenStream) -> TokenSt
     }
 }
 
-fn key_tokens(opts: &Options, f: &CachedFn, private: &TokenStream) -> TokenStream {
+/// The key-building block. `companion` is `Some((companion name, function
+/// name))` in the companion, whose identity must be the wrapper's.
+fn key_tokens(opts: &Options, f: &CachedFn, private: &TokenStream, companion: Option<(&str, &str)>) -> TokenStream {
     let ignored = |name: &str| opts.ignore.get().is_some_and(|list| list.iter().any(|i| i == name));
     let mut parts = Vec::new();
-    for param in f.item.sig.generics.type_params() {
-        let ident = &param.ident;
-        parts.push(quote!(__persistdict_kb.ty(::core::any::type_name::<#ident>());));
-    }
-    if let Some(r) = &f.receiver {
-        parts.push(quote!(__persistdict_kb.ty(::core::any::type_name::<Self>());));
-        if !ignored("self") {
-            let span = r.self_token.span;
-            parts.push(quote_spanned!(span=> #private::KeyBuilder::arg(&mut __persistdict_kb, &self);));
-        }
+    if let Some(r) = &f.receiver
+        && !ignored("self")
+    {
+        let span = r.self_token.span;
+        parts.push(quote_spanned!(span=> #private::KeyBuilder::arg(&mut __persistdict_kb, &self);));
     }
     for arg in &f.args {
         let binding = &arg.binding;
         if arg.simple && ignored(&binding.to_string()) {
             continue;
         }
-        if arg.has_impl_trait {
-            parts.push(quote!(__persistdict_kb.ty(::core::any::type_name_of_val(&#binding));));
-        }
         let ty = &arg.ty;
         let span = ty.span();
         if arg.has_impl_trait {
+            parts.push(quote!(__persistdict_kb.ty(::core::any::type_name_of_val(&#binding));));
             parts.push(quote_spanned!(span=> #private::KeyBuilder::arg(&mut __persistdict_kb, &#binding);));
         } else {
             parts.push(quote_spanned!(span=> #private::KeyBuilder::arg::<#ty>(&mut __persistdict_kb, &#binding);));
         }
     }
+    let companion = match companion {
+        Some((from, to)) => quote!(::core::option::Option::Some((#from, #to))),
+        None => quote!(::core::option::Option::None),
+    };
+    // The closure's type name names this function exactly: its enclosing
+    // items, its impl's self type and trait, and the concrete values of
+    // every generic parameter of the function and of its impl.
     quote! {{
-        let mut __persistdict_kb = #private::KeyBuilder::new(__persistdict_store);
+        let __persistdict_site = || ();
+        let mut __persistdict_kb = #private::KeyBuilder::new(
+            __persistdict_store,
+            ::core::any::type_name_of_val(&__persistdict_site),
+            #companion,
+        );
         #(#parts)*
-        #private::KeyBuilder::finish(__persistdict_kb)
+        __persistdict_kb
     }}
 }

@@ -42,7 +42,21 @@ pub fn check(cx: &Ctxt, opts: &Options, f: &CachedFn) {
             } else {
                 f.args.iter().any(|a| a.simple && a.binding == *ident)
             };
-            if !known {
+            let in_pattern = f.args.iter().find(|a| !a.simple && pattern_binds(&a.pat, ident));
+            if let Some(arg) = in_pattern {
+                let pat = &arg.pat;
+                cx.error_spanned_by(
+                    ident,
+                    format!(
+                        "`ignore({ident})`: `{ident}` is bound inside the pattern `{}`; ignore takes a whole argument: give the argument a name (e.g. `arg: {}`) and destructure it in the body",
+                        quote::quote!(#pat),
+                        {
+                            let ty = &arg.ty;
+                            quote::quote!(#ty)
+                        }
+                    ),
+                );
+            } else if !known {
                 let names: Vec<String> = f
                     .receiver
                     .iter()
@@ -61,6 +75,7 @@ pub fn check(cx: &Ctxt, opts: &Options, f: &CachedFn) {
             }
         }
     }
+    check_mutable_arguments(cx, opts, f);
     if let Some(days) = opts.expire_days.get() {
         match days.base10_parse::<u32>() {
             Ok(0) => cx.error_spanned_by(days, "`expire_days` must be at least 1 (leave it out to never expire)"),
@@ -100,5 +115,72 @@ pub fn check(cx: &Ctxt, opts: &Options, f: &CachedFn) {
         && k.parse::<syn::Path>().is_err()
     {
         cx.error_spanned_by(k, "`crate` must be a path, e.g. crate = \"::persistdict\"");
+    }
+}
+
+/// Whether the pattern `pat` binds `name` somewhere inside.
+fn pattern_binds(pat: &syn::Pat, name: &syn::Ident) -> bool {
+    use syn::visit::Visit;
+    struct Finder<'a>(&'a syn::Ident, bool);
+    impl<'ast> Visit<'ast> for Finder<'_> {
+        fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
+            if p.ident == *self.0 {
+                self.1 = true;
+            }
+            syn::visit::visit_pat_ident(self, p);
+        }
+    }
+    let mut f = Finder(name, false);
+    f.visit_pat(pat);
+    f.1
+}
+
+/// Whether a type contains a `&mut` reference.
+fn has_mut_ref(ty: &syn::Type) -> bool {
+    use syn::visit::Visit;
+    struct Finder(bool);
+    impl<'ast> Visit<'ast> for Finder {
+        fn visit_type_reference(&mut self, r: &'ast syn::TypeReference) {
+            if r.mutability.is_some() {
+                self.0 = true;
+            }
+            syn::visit::visit_type_reference(self, r);
+        }
+    }
+    let mut f = Finder(false);
+    f.visit_type(ty);
+    f.0
+}
+
+/// Arguments the body could mutate (`&mut T`, `&mut self`) are an error
+/// unless ignored: on a hit the body does not run, so its changes to them
+/// would silently not happen.
+fn check_mutable_arguments(cx: &Ctxt, opts: &Options, f: &CachedFn) {
+    let ignored = |name: &str| opts.ignore.get().is_some_and(|list| list.iter().any(|i| i == name));
+    if let Some(r) = &f.receiver
+        && r.reference.is_some()
+        && r.mutability.is_some()
+        && !ignored("self")
+    {
+        cx.error_spanned_by(
+            r,
+            "#[persist_cache] on a `&mut self` method: on a cache hit the body does not run, so its changes to `self` would silently not happen; return what it computes instead, or add ignore(self) if the changes may be skipped (self then is not part of the key)",
+        );
+    }
+    for arg in &f.args {
+        if !has_mut_ref(&arg.ty) || (arg.simple && ignored(&arg.binding.to_string())) {
+            continue;
+        }
+        let hint = if arg.simple {
+            format!("add ignore({}) if the changes may be skipped (it then is not part of the key)", arg.binding)
+        } else {
+            "name the argument and add ignore(name) if the changes may be skipped".to_string()
+        };
+        cx.error_spanned_by(
+            &arg.ty,
+            format!(
+                "#[persist_cache] with a `&mut` argument: on a cache hit the body does not run, so its changes through this argument would silently not happen; return what it computes instead, or {hint}"
+            ),
+        );
     }
 }

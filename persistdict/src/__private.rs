@@ -6,6 +6,6 @@ pub use tracing;
 
 pub use crate::builder::Durability;
 pub use crate::memo_store::{
-    CacheKey, CacheValue, CallKey, Key, KeyBuilder, MemoConfig, MemoStore, call, call_async, call_result,
-    call_result_async,
+    CacheKey, CacheValue, CallKey, Key, KeyBuilder, KindProbe, MemoConfig, MemoStore, PlainKind, PlainProbe,
+    ResultKind, ResultProbe,
 };

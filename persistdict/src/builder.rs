@@ -60,7 +60,7 @@ pub enum Durability {
 /// |---|---|
 /// | `name` | the last component of the path |
 /// | `expire_after` | never |
-/// | `atime_granularity` | a tenth of the expiry window, at most one minute |
+/// | `atime_granularity` | a tenth of each entry's expiry window, at most one minute |
 /// | `maintenance` | [`Maintenance::Background`] |
 /// | `maintenance_timeout` | 30 s |
 /// | `maintenance_interval` | 10 min |
@@ -147,14 +147,6 @@ impl Options {
         }
         Ok(())
     }
-
-    /// The atime refresh granularity in effect.
-    pub(crate) fn granularity(&self) -> Duration {
-        self.atime_granularity.unwrap_or_else(|| {
-            let minute = Duration::from_secs(60);
-            self.expire_after.map_or(minute, |w| (w / 10).min(minute))
-        })
-    }
 }
 
 impl<K, V> Builder<K, V> {
@@ -170,7 +162,9 @@ impl<K, V, KC: Codec, VC: Codec> Builder<K, V, KC, VC> {
         self
     }
 
-    /// Entries not read or written for `days` days expire.
+    /// Entries not read or written for `days` days expire. The window is
+    /// stamped on every entry this handle writes: each entry expires by the
+    /// window of whoever wrote it last, whatever other handles say.
     pub fn expire_days(self, days: u32) -> Self {
         self.expire_after(Duration::from_secs(u64::from(days) * 86_400))
     }
@@ -182,8 +176,9 @@ impl<K, V, KC: Codec, VC: Codec> Builder<K, V, KC, VC> {
     }
 
     /// How stale an entry's atime may get before a read refreshes it (a
-    /// refresh is a small write). Default: a tenth of the expiry window, at
-    /// most a minute, so atime is precise to that and reads stay read-only.
+    /// refresh is a small write). Default: a tenth of the entry's own expiry
+    /// window, at most a minute, so atime is precise to that and reads stay
+    /// read-only.
     pub fn atime_granularity(mut self, granularity: Duration) -> Self {
         self.opts.atime_granularity = Some(granularity);
         self
@@ -208,7 +203,8 @@ impl<K, V, KC: Codec, VC: Codec> Builder<K, V, KC, VC> {
         self
     }
 
-    /// Entries kept decoded-ready in memory in front of LMDB; 0 turns it off.
+    /// Entries whose encoded bytes this handle keeps in memory in front of
+    /// LMDB (a hit skips the LMDB lookup, not the decode); 0 turns it off.
     pub fn lru_capacity(mut self, entries: usize) -> Self {
         self.opts.lru_capacity = entries;
         self
@@ -265,7 +261,11 @@ impl<K, V, KC: Codec, VC: Codec> Builder<K, V, KC, VC> {
     /// [`Error::InvalidOption`] for out-of-range options; [`Error::NotADirectory`],
     /// [`Error::Io`], [`Error::BadFile`], [`Error::FormatVersion`],
     /// [`Error::CodecMismatch`] or [`Error::Lmdb`] when the directory cannot be used.
-    pub fn open(self) -> Result<PersistDict<K, V, KC, VC>> {
+    pub fn open(self) -> Result<PersistDict<K, V, KC, VC>>
+    where
+        K: serde::de::DeserializeOwned,
+        V: serde::de::DeserializeOwned,
+    {
         self.opts.validate()?;
         PersistDict::from_parts(self.opts, self.key_codec, self.value_codec)
     }

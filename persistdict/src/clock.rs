@@ -14,8 +14,3 @@ pub(crate) fn to_system_time(ms: u64) -> SystemTime {
 pub(crate) fn duration_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
-
-/// The atime before which an entry is outside `window` now.
-pub(crate) fn cutoff(window: Duration) -> u64 {
-    now_ms().saturating_sub(duration_ms(window))
-}

@@ -6,7 +6,12 @@
 //! [`Json`] (readable with other tools) ship with the crate; wrap one to
 //! compress or encrypt (see `examples/custom_codec.rs`).
 //!
-//! Decoding is strict: bytes left over after the value are an error, so a value
+//! Decoding is strict: bytes left over after the value are an error. That
+//! alone cannot tell a `u32` from an `i32`, or two orders of one struct's
+//! fields, in a format that is not self-describing: each record therefore
+//! also carries a fingerprint of the serde shape of the types it was written
+//! with, and a read through other types is
+//! [`Error::TypeMismatch`](crate::Error::TypeMismatch). Together, a value
 //! stored as one type is never silently read back as another.
 
 use std::borrow::Cow;
@@ -64,21 +69,51 @@ pub trait Codec: Send + Sync + 'static {
     /// # Errors
     /// When the bytes are not a valid encoding of a `T`.
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, BoxError>;
+
+    /// Whether the format is self-describing (field names and types are in
+    /// the bytes, as in JSON), so that decoding through another type either
+    /// gives the right value or fails. For such a codec persistdict does not
+    /// check the type fingerprint of what it decodes, and compatible type
+    /// changes (an added optional field) keep working. Default `false`:
+    /// the fingerprint is checked, as bincode needs.
+    fn self_describing(&self) -> bool {
+        false
+    }
 }
 
 #[doc(no_inline)]
 pub use crate::error::BoxError;
 
-/// The most bytes one bincode decode may claim (2 GiB): hostile length
-/// prefixes fail fast instead of allocating without bound.
-const DECODE_LIMIT: usize = 1 << 31;
-
-fn bincode_config() -> impl bincode::config::Config {
-    bincode::config::standard().with_limit::<DECODE_LIMIT>()
+/// bincode claims, before allocating a string, a byte buffer or a
+/// container, the memory it is about to fill, and fails once its claims pass
+/// the configured limit. The limit is chosen per decode from the size of the
+/// bytes: any valid encoding claims at most 16 bytes per encoded byte (a
+/// `u128` can be encoded in one), so a hostile length prefix can never make a
+/// decode allocate more than 16 times the bytes it was given (plus 64),
+/// whatever it claims. The limit is a const generic in bincode, hence the
+/// buckets.
+fn bincode_decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), bincode::error::DecodeError> {
+    use bincode::config::standard;
+    use bincode::serde::decode_from_slice;
+    let need = bytes.len().saturating_mul(16).saturating_add(64);
+    if need <= 1 << 12 {
+        decode_from_slice(bytes, standard().with_limit::<{ 1 << 12 }>())
+    } else if need <= 1 << 16 {
+        decode_from_slice(bytes, standard().with_limit::<{ 1 << 16 }>())
+    } else if need <= 1 << 20 {
+        decode_from_slice(bytes, standard().with_limit::<{ 1 << 20 }>())
+    } else if need <= 1 << 24 {
+        decode_from_slice(bytes, standard().with_limit::<{ 1 << 24 }>())
+    } else if need <= 1 << 28 {
+        decode_from_slice(bytes, standard().with_limit::<{ 1 << 28 }>())
+    } else {
+        decode_from_slice(bytes, standard().with_limit::<{ usize::MAX >> 1 }>())
+    }
 }
 
 /// bincode 2 with its `standard` configuration (varint integers, little
-/// endian) and a 2 GiB decode limit. The default codec.
+/// endian). The default codec. Decoding never allocates more than 16 times
+/// the size of the bytes it reads, whatever length prefix they claim.
 ///
 /// `String`/`&str`, `Vec<T>`/`[T]` and `T`/`&T` encode to the same bytes, which
 /// is what lets a `PersistDict<String, _>` be queried with a `&str`.
@@ -96,11 +131,11 @@ impl Codec for Bincode {
     }
 
     fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Cow<'static, [u8]>, BoxError> {
-        Ok(Cow::Owned(bincode::serde::encode_to_vec(value, bincode_config())?))
+        Ok(Cow::Owned(bincode::serde::encode_to_vec(value, bincode::config::standard())?))
     }
 
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, BoxError> {
-        let (value, read) = bincode::serde::decode_from_slice(bytes, bincode_config())?;
+        let (value, read) = bincode_decode(bytes)?;
         if read != bytes.len() {
             return Err(format!(
                 "{} trailing bytes after the value: the bytes were written as another type",
@@ -135,6 +170,10 @@ impl Codec for Json {
         // serde_json::from_slice rejects trailing non-whitespace itself.
         Ok(serde_json::from_slice(bytes)?)
     }
+
+    fn self_describing(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
@@ -163,6 +202,22 @@ mod tests {
         bytes.extend_from_slice(b"abc");
         assert!(Bincode.decode::<String>(&bytes).is_err());
         assert!(Bincode.decode::<Vec<u64>>(&bytes).is_err());
+    }
+
+    #[test]
+    fn a_claimed_length_beyond_the_bytes_fails_before_allocating() {
+        // 2,000,000,000 as a u64, read back as a String: bincode would claim
+        // (and allocate) 2 GB before noticing the bytes are missing.
+        let bytes = Bincode.encode(&2_000_000_000u64).unwrap();
+        assert!(Bincode.decode::<String>(&bytes).is_err());
+        assert!(Bincode.decode::<Vec<u8>>(&bytes).is_err());
+        assert!(Bincode.decode::<Vec<u64>>(&bytes).is_err());
+        // Valid data at the widest claim per byte still decodes.
+        let wide: Vec<u128> = (0..1000).map(|i| i % 7).collect();
+        let bytes = Bincode.encode(&wide).unwrap();
+        assert_eq!(Bincode.decode::<Vec<u128>>(&bytes).unwrap(), wide);
+        let big = "x".repeat(100_000);
+        assert_eq!(Bincode.decode::<String>(&Bincode.encode(&big).unwrap()).unwrap(), big);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::builder::{Builder, Options};
 use crate::clock;
 use crate::codec::{Bincode, Codec};
 use crate::error::{Error, Result};
+use crate::fingerprint::Types;
 use crate::handle::Handle;
 use crate::key::display_key;
 use crate::stats::Stats;
@@ -32,6 +33,8 @@ pub(crate) struct Inner<KC, VC> {
     pub h: Handle,
     pub kc: KC,
     pub vc: VC,
+    /// The key and value types of this dictionary, checked on every read.
+    pub types: Types,
 }
 
 impl<KC: Codec, VC: Codec> Inner<KC, VC> {
@@ -99,7 +102,11 @@ impl<K, V> PersistDict<K, V> {
     ///
     /// # Errors
     /// As [`Builder::open`].
-    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+    pub fn open(path: impl AsRef<Path>) -> Result<Self>
+    where
+        K: DeserializeOwned,
+        V: DeserializeOwned,
+    {
         Builder::new(path).open()
     }
 
@@ -110,10 +117,15 @@ impl<K, V> PersistDict<K, V> {
 }
 
 impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
-    pub(crate) fn from_parts(opts: Options, kc: KC, vc: VC) -> Result<Self> {
+    pub(crate) fn from_parts(opts: Options, kc: KC, vc: VC) -> Result<Self>
+    where
+        K: DeserializeOwned,
+        V: DeserializeOwned,
+    {
+        let types = Types::of::<K, V>(!kc.self_describing(), !vc.self_describing());
         let h = Handle::open(opts)?;
         h.store.check_codecs(&format!("{}/{}", kc.name(), vc.name()))?;
-        Ok(PersistDict { inner: Arc::new(Inner { h, kc, vc }), _types: PhantomData })
+        Ok(PersistDict { inner: Arc::new(Inner { h, kc, vc, types }), _types: PhantomData })
     }
 
     pub(crate) fn handle(&self) -> &Handle {
@@ -151,7 +163,7 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
     where
         V: DeserializeOwned,
     {
-        self.inner.h.get(encoded, |bytes| self.inner.decode_value(encoded, bytes))
+        self.inner.h.get(encoded, &self.inner.types, |bytes| self.inner.decode_value(encoded, bytes))
     }
 
     pub(crate) fn insert_encoded_if_absent(&self, encoded: &[u8], value: V) -> Result<V>
@@ -159,7 +171,7 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
         V: Serialize + DeserializeOwned,
     {
         let bytes = self.encode_value(encoded, &value)?;
-        match self.inner.h.put_if_absent(encoded, &bytes)? {
+        match self.inner.h.put_if_absent(encoded, &bytes, &self.inner.types)? {
             None => Ok(value),
             Some(existing) => self.inner.decode_value(encoded, &existing),
         }
@@ -169,8 +181,10 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
     /// atime granularity).
     ///
     /// # Errors
-    /// [`Error::Decode`] when the stored bytes are not a `V` (the entry stays
-    /// as it is), [`Error::Corrupt`] when they fail their checksum, or a
+    /// [`Error::TypeMismatch`] when the entry was written with other key or
+    /// value types (their serde shapes differ), [`Error::Decode`] when the
+    /// stored bytes still do not decode as a `V` (the entry stays as it is in
+    /// both cases), [`Error::Corrupt`] when they fail their checksum, or a
     /// storage error.
     pub fn get<Q>(&self, key: &Q) -> Result<Option<V>>
     where
@@ -199,7 +213,7 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
     {
         let encoded = self.encode_key(key)?;
         let bytes = self.encode_value(&encoded, value)?;
-        self.inner.h.put(&encoded, &bytes).map(drop)
+        self.inner.h.put(&encoded, &bytes, &self.inner.types).map(drop)
     }
 
     /// Removes `key`; `true` if it was there. Returns a `bool`, not the old
@@ -295,7 +309,7 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
         V: Serialize,
     {
         let pairs = self.encode_pairs(pairs)?;
-        self.inner.h.put_many(&pairs, false)
+        self.inner.h.put_many(&pairs, &self.inner.types, false)
     }
 
     /// Populates the dictionary once: the first call inserts `pairs` and
@@ -321,12 +335,13 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
         V: Serialize,
     {
         let pairs = self.encode_pairs(pairs)?;
-        self.inner.h.put_many(&pairs, true)
+        self.inner.h.put_many(&pairs, &self.inner.types, true)
     }
 
-    /// Removes the entries whose atime is older than this handle's expiry
-    /// window now, and returns how many. Without a window, does nothing.
-    /// Costs in proportion to what expires.
+    /// Removes the entries that are due now, each under its own window (the
+    /// window of the handle that last wrote it; entries written without one
+    /// never expire), and returns how many. Costs in proportion to what
+    /// expires (plus one lookup per distinct window).
     ///
     /// # Errors
     /// A storage error.

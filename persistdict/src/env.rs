@@ -27,6 +27,12 @@ use crate::store::Store;
 pub(crate) const MAX_READERS: u32 = 4094;
 /// Named tables: entries, order, atime, meta.
 const MAX_DBS: u32 = 8;
+/// How long `open` waits for this process's previous environment of the
+/// same directory to finish closing.
+const CLOSE_WAIT: Duration = Duration::from_secs(30);
+/// The smallest initial map: creating the tables needs a few pages, and a
+/// map smaller than that would be "map full" before the growth path runs.
+pub(crate) const MIN_MAP_SIZE: usize = 256 << 10;
 
 /// What the builder asks of the environment; used only when it is first
 /// opened in this process.
@@ -48,22 +54,34 @@ pub(crate) fn open_shared(path: &Path, opts: &EnvOptions) -> Result<(Arc<Store>,
     let meta = fs::metadata(path).map_err(|e| Error::io(path, "reading the directory's metadata", e))?;
     let id = (meta.dev(), meta.ino());
     let canonical = fs::canonicalize(path).map_err(|e| Error::io(path, "resolving the path", e))?;
-    for _ in 0..100 {
+    // A store with no handle left is closing: its last maintenance batch
+    // finishes (a sweep stops at its next batch once its users are gone),
+    // then it drops. Wait for that, with a deadline.
+    let deadline = std::time::Instant::now() + CLOSE_WAIT;
+    while std::time::Instant::now() < deadline {
         let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-        let wait_for_close = match registry.get(&id).and_then(Weak::upgrade) {
-            Some(store) if store.pid != std::process::id() => {
-                return Err(Error::OpenedBeforeFork { path: path.to_path_buf() });
+        let existing = registry.get(&id).and_then(Weak::upgrade);
+        let wait_for_close = match existing {
+            Some(store) => {
+                let forked = store.forked();
+                // Counted under the registry lock, so a store with users is
+                // never mistaken for one that is closing.
+                if !forked && store.users.load(Ordering::Acquire) > 0 {
+                    store.users.fetch_add(1, Ordering::AcqRel);
+                    return Ok((store, false));
+                }
+                // Our reference may be the last one: its drop takes the
+                // registry lock, so release the lock first.
+                drop(registry);
+                drop(store);
+                if forked {
+                    return Err(Error::OpenedBeforeFork { path: path.to_path_buf() });
+                }
+                // No handle left, only a maintenance batch finishing: the
+                // environment is closing. Do not hand it out (its directory
+                // may be gone by now); wait for it to close and open afresh.
+                true
             }
-            // Counted under the registry lock, so a store with users is
-            // never mistaken for one that is closing.
-            Some(store) if store.users.load(Ordering::Acquire) > 0 => {
-                store.users.fetch_add(1, Ordering::AcqRel);
-                return Ok((store, false));
-            }
-            // No handle left, only a maintenance run finishing: the
-            // environment is closing. Do not hand it out (its directory may
-            // be gone by now); wait for it to close and open afresh.
-            Some(_) => true,
             None => {
                 check_data_file(&canonical)?;
                 match open_env(&canonical, opts)? {
@@ -76,23 +94,25 @@ pub(crate) fn open_shared(path: &Path, opts: &EnvOptions) -> Result<(Arc<Store>,
                     }
                     // The previous Store of this directory is being dropped
                     // in another thread (its drop needs this lock).
-                    None => true,
+                    None => {
+                        drop(registry);
+                        true
+                    }
                 }
             }
         };
         if wait_for_close {
-            drop(registry);
             match heed::env_closing_event(&canonical) {
                 Some(event) => {
                     event.wait_timeout(Duration::from_millis(100));
                 }
-                None => std::thread::yield_now(),
+                None => std::thread::sleep(Duration::from_millis(2)),
             }
         }
     }
     Err(Error::lmdb(
         path,
-        "opening the environment (it is still being closed by another thread)",
+        "opening the environment: this process is still closing it (a maintenance batch or another thread's last handle did not finish within 30 s); try again",
         heed::Error::EnvAlreadyOpened,
     ))
 }
@@ -121,7 +141,7 @@ fn prepare_dir(path: &Path, mode: u32) -> Result<()> {
 /// Opens the environment; `None` when heed still has it open (closing).
 fn open_env(path: &Path, opts: &EnvOptions) -> Result<Option<heed::Env<WithoutTls>>> {
     let mut options = EnvOpenOptions::new().read_txn_without_tls();
-    options.map_size(round_to_page(opts.map_size)).max_readers(MAX_READERS).max_dbs(MAX_DBS);
+    options.map_size(round_to_page(opts.map_size.max(MIN_MAP_SIZE))).max_readers(MAX_READERS).max_dbs(MAX_DBS);
     // Commits start fully synced; each write transaction sets the flags of
     // the handle that runs it (see `Store::write`).
     // SAFETY: the registry guarantees one Env per directory in this process;

@@ -133,6 +133,38 @@ pub enum Error {
         source: BoxError,
     },
 
+    /// The stored entry was written with other key or value types than the
+    /// ones it is read with (their serde shapes differ: a field was added,
+    /// removed, reordered or retyped, or another type altogether). Decoding
+    /// it would give a wrong value, so it is not decoded; the entry is left
+    /// as it is.
+    #[error(
+        "{path}: the entry of key {key} was written as {stored} but is read as {requested}; the types' serde shapes differ, so it is not decoded (that would give a wrong value): read it with the types it was written with, or remove it"
+    )]
+    TypeMismatch {
+        /// The directory.
+        path: PathBuf,
+        /// The key, printed when printable.
+        key: String,
+        /// The key and value types the entry was written with, as recorded.
+        stored: String,
+        /// The key and value types it is read with.
+        requested: String,
+    },
+
+    /// The filesystem holding the database is full.
+    #[error(
+        "{path}: {action} failed: the filesystem is full ({available} bytes free); free some space (or set a size budget) and try again; nothing stored was lost"
+    )]
+    DiskFull {
+        /// The directory.
+        path: PathBuf,
+        /// What persistdict was doing.
+        action: &'static str,
+        /// Bytes available to this user on that filesystem when it failed.
+        available: u64,
+    },
+
     /// A stored record failed its checksum: its bytes changed on disk.
     #[error(
         "{path}: the stored record of key {key} is corrupt ({reason}); remove the key, or run check_integrity() for a report"

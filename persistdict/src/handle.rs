@@ -2,25 +2,28 @@
 //! (durability, expiry window, LRU). `PersistDict` wraps it with types; the
 //! macro's memo store uses it directly.
 
+use std::collections::HashSet;
 use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use heed::RwTxn;
 use tracing::{debug, warn};
 
 use crate::builder::{Maintenance, Options};
 use crate::clock;
 use crate::env::{self, EnvOptions};
 use crate::error::{Error, Result};
+use crate::fingerprint::{Fp, Types};
 use crate::front_cache::{Cached, FrontCache};
-use crate::key::Lookup;
+use crate::key::{Lookup, display_key};
 use crate::maintenance::{self, HandlePlan};
 use crate::meta;
-use crate::record::Header;
+use crate::record::{self, Header};
 use crate::stats::Stats;
-use crate::store::{PutOutcome, Store, WriteClock};
+use crate::store::{PutOutcome, Stamp, Store, granularity_ms};
 
 static NEXT_HANDLE_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -33,7 +36,12 @@ pub(crate) struct Handle {
     misses: AtomicU64,
     id: u64,
     ticket: u64,
-    granularity_ms: u64,
+    /// The window this handle stamps on what it writes (`record::NEVER`: none).
+    window_ms: u64,
+    /// The atime granularity the user set, if any.
+    explicit_granularity_ms: Option<u64>,
+    /// Type fingerprints whose names this handle has recorded in the meta table.
+    recorded_types: Mutex<HashSet<Fp>>,
 }
 
 impl Handle {
@@ -52,21 +60,19 @@ impl Handle {
         });
         let id = NEXT_HANDLE_ID.fetch_add(1, Ordering::Relaxed);
         let plan = HandlePlan {
-            window: opts.expire_after,
             durability: opts.durability,
             timeout: opts.maintenance_timeout,
             interval: opts.maintenance_interval,
             background: opts.maintenance == Maintenance::Background,
         };
-        // Opening where nothing is due costs one lookup of the oldest atime.
-        let due_now = match (plan.background, opts.expire_after) {
-            (true, Some(window)) => store.any_due(clock::cutoff(window))?,
-            _ => false,
-        };
+        // Opening where nothing is due costs one lookup per distinct window.
+        let due_now = plan.background && store.any_due(clock::now_ms())?;
         let ticket = store.maintenance.register(&store, id, plan, due_now);
         let handle = Handle {
             front: NonZeroUsize::new(opts.lru_capacity).map(|n| Mutex::new(FrontCache::new(n))),
-            granularity_ms: clock::duration_ms(opts.granularity()),
+            window_ms: opts.expire_after.map_or(record::NEVER, |w| clock::duration_ms(w).min(record::NEVER - 1)),
+            explicit_granularity_ms: opts.atime_granularity.map(clock::duration_ms),
+            recorded_types: Mutex::new(HashSet::new()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             id,
@@ -76,8 +82,7 @@ impl Handle {
             opts,
         };
         if handle.opts.maintenance == Maintenance::Foreground {
-            let plan = handle.store.maintenance.combined().unwrap_or(plan);
-            maintenance::run(&handle.store, plan.window, handle.opts.durability, handle.opts.maintenance_timeout)?;
+            maintenance::run(&handle.store, handle.opts.durability, handle.opts.maintenance_timeout)?;
         }
         debug!(name = %handle.name, path = %handle.store.path.display(), "opened");
         Ok(handle)
@@ -95,27 +100,66 @@ impl Handle {
         self.front.as_ref().map(|m| m.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    fn clock(&self, now_ms: u64) -> WriteClock {
-        WriteClock { now_ms, granularity_ms: self.granularity_ms }
+    fn stamp(&self, now_ms: u64, types: &Types) -> Stamp {
+        Stamp { now_ms, window_ms: self.window_ms, type_fp: types.fp, granularity_ms: self.explicit_granularity_ms }
     }
 
+    /// Whether an entry's atime is recent enough that a read need not refresh it.
     fn fresh(&self, h: &Header, now_ms: u64) -> bool {
-        now_ms.saturating_sub(h.atime_ms) < self.granularity_ms
+        now_ms.saturating_sub(h.atime_ms) < granularity_ms(h.window_ms, self.explicit_granularity_ms)
     }
 
-    /// Reads `encoded` and hands the value bytes to `decode`; refreshes atime
-    /// when it is older than the granularity.
-    pub fn get<R>(&self, encoded: &[u8], decode: impl FnOnce(&[u8]) -> Result<R>) -> Result<Option<R>> {
+    /// The error for an entry of `encoded` stored with fingerprint `stored`
+    /// and read as `types`.
+    pub(crate) fn mismatch(&self, encoded: &[u8], stored: Fp, types: &Types) -> Error {
+        let recorded = self.store.meta_get(&meta::types_key(stored)).ok().flatten();
+        let stored = match recorded {
+            Some(names) => String::from_utf8_lossy(&names).into_owned(),
+            None => format!("other types (fingerprint {stored:016x})"),
+        };
+        Error::TypeMismatch {
+            path: self.store.path.clone(),
+            key: display_key(encoded),
+            stored,
+            requested: types.describe(),
+        }
+    }
+
+    /// Records the names of `types` in the meta table, once per handle, in
+    /// the write transaction that first stores an entry with them.
+    fn record_types(&self, txn: &mut RwTxn<'_>, types: &Types) -> Result<bool> {
+        if self.recorded_types.lock().unwrap_or_else(|e| e.into_inner()).contains(&types.fp) {
+            return Ok(false);
+        }
+        let key = meta::types_key(types.fp);
+        let lm = self.store.lm("recording type names");
+        if self.store.t.meta.get(txn, &key).map_err(&lm)?.is_none() {
+            self.store.t.meta.put(txn, &key, types.describe().as_bytes()).map_err(&lm)?;
+        }
+        Ok(true)
+    }
+
+    fn types_recorded(&self, types: &Types) {
+        self.recorded_types.lock().unwrap_or_else(|e| e.into_inner()).insert(types.fp);
+    }
+
+    /// Reads `encoded` and hands the value bytes to `decode` when they were
+    /// written with `types` ([`Error::TypeMismatch`] otherwise: they are not
+    /// decoded); refreshes atime when it is older than the granularity.
+    pub fn get<R>(&self, encoded: &[u8], types: &Types, decode: impl FnOnce(&[u8]) -> Result<R>) -> Result<Option<R>> {
         let now = clock::now_ms();
         self.store.maintenance.tick(&self.store, now);
         if self.front.is_some() {
-            let last = self.store.last_txn_id();
+            let last = self.store.last_txn_id()?;
             let mut front = self.front().expect("front cache is on");
             if let Some(c) = front.get(last, encoded)
                 && self.fresh(&c.header, now)
             {
-                let value = c.value.clone();
+                let (value, stored_fp) = (c.value.clone(), c.header.type_fp);
                 drop(front);
+                if stored_fp != types.fp {
+                    return Err(self.mismatch(encoded, stored_fp, types));
+                }
                 self.hits.fetch_add(1, Ordering::Relaxed);
                 return decode(&value).map(Some);
             }
@@ -127,14 +171,18 @@ impl Handle {
         let found = self.store.read(|txn, _| {
             let snapshot = txn.id();
             self.store.get_in(txn, &lookup, |value, header| {
+                if header.type_fp != types.fp {
+                    return Ok(Err(header.type_fp));
+                }
                 let copy: Option<Arc<[u8]>> = caching.then(|| value.into());
-                Ok((decode(value), header, copy, snapshot))
+                Ok(Ok((decode(value), header, copy, snapshot)))
             })
         })?;
-        let Some((decoded, header, copy, snapshot)) = found else { return Ok(None) };
+        let Some(found) = found else { return Ok(None) };
+        let (decoded, header, copy, snapshot) = found.map_err(|stored| self.mismatch(encoded, stored, types))?;
         let decoded = decoded?;
         if !self.fresh(&header, now) {
-            if let Err(e) = self.store.touch(self.opts.durability, &lookup, header, self.clock(now)) {
+            if let Err(e) = self.store.touch(self.opts.durability, &lookup, header, now, self.explicit_granularity_ms) {
                 warn!(name = %self.name, error = %e, "could not refresh atime; the value is returned anyway");
             }
         } else if let (Some(value), Some(mut front)) = (copy, self.front()) {
@@ -154,58 +202,89 @@ impl Handle {
         self.store.read(|txn, _| self.store.get_in(txn, &lookup, |_, h| Ok(h)))
     }
 
+    /// Brings the front cache up to date after this handle committed write
+    /// transaction `txn_id`, which changed `encoded` to `new` (`None`:
+    /// removed). Only for transactions that wrote something: LMDB gives a
+    /// transaction that wrote nothing no id of its own (the next writer
+    /// commits under the same id), so such a "commit" must not move the
+    /// cache's tag.
     fn after_write(&self, txn_id: usize, encoded: &[u8], new: Option<Cached>) {
         if let Some(mut front) = self.front() {
-            let last = self.store.last_txn_id();
-            front.after_write(txn_id, last, encoded, new);
+            front.after_write(txn_id, encoded, new);
         }
     }
 
     /// Brings the front cache up to date after this handle stored `value`
     /// under `lookup` in write transaction `txn_id`.
-    fn after_put(&self, txn_id: usize, lookup: &Lookup<'_>, value: &[u8], now: u64, outcome: PutOutcome) {
+    fn after_put(&self, txn_id: usize, lookup: &Lookup<'_>, value: &[u8], stamp: Stamp, outcome: PutOutcome) {
         let Some(mut front) = self.front() else { return };
         if outcome == PutOutcome::Displaced {
             // Another key lost its slot to this one: its cached value must go.
             front.clear();
         }
-        // The header is only needed for freshness; ctime is not read from the cache.
-        let header = Header { hashed: lookup.digest.is_some(), seq: 0, ctime_ms: now, atime_ms: now, indexed_ms: now };
-        let last = self.store.last_txn_id();
-        front.after_write(txn_id, last, lookup.encoded, Some(Cached { value: value.into(), header }));
+        // The header is only needed for freshness and the type check; ctime
+        // and seq are not read from the cache.
+        let now = stamp.now_ms;
+        let header = Header {
+            hashed: lookup.digest.is_some(),
+            seq: 0,
+            ctime_ms: now,
+            atime_ms: now,
+            indexed_ms: now,
+            window_ms: stamp.window_ms,
+            type_fp: stamp.type_fp,
+        };
+        front.after_write(txn_id, lookup.encoded, Some(Cached { value: value.into(), header }));
     }
 
-    pub fn put(&self, encoded: &[u8], value: &[u8]) -> Result<PutOutcome> {
+    pub fn put(&self, encoded: &[u8], value: &[u8], types: &Types) -> Result<PutOutcome> {
         let lookup = self.lookup(encoded);
         let now = clock::now_ms();
         self.store.maintenance.tick(&self.store, now);
-        let (outcome, txn_id) = self.store.write(self.opts.durability, encoded.len() + value.len(), |txn, _| {
-            let id = txn.id();
-            Ok((self.store.put_in(txn, &lookup, value, self.clock(now), &mut None)?, id))
-        })?;
-        self.after_put(txn_id, &lookup, value, now, outcome);
+        let stamp = self.stamp(now, types);
+        let (outcome, txn_id, recorded) =
+            self.store.write(self.opts.durability, encoded.len() + value.len(), |txn, _| {
+                let id = txn.id();
+                let recorded = self.record_types(txn, types)?;
+                Ok((self.store.put_in(txn, &lookup, value, stamp, &mut None)?, id, recorded))
+            })?;
+        if recorded {
+            self.types_recorded(types);
+        }
+        self.after_put(txn_id, &lookup, value, stamp, outcome);
         debug!(name = %self.name, ?outcome, "put");
         Ok(outcome)
     }
 
     /// Stores `value` unless the key got a value meanwhile; returns the
     /// value bytes that are stored now (`None`: ours).
-    pub fn put_if_absent(&self, encoded: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>> {
+    ///
+    /// # Errors
+    /// [`Error::TypeMismatch`] when the value there was written with other types.
+    pub fn put_if_absent(&self, encoded: &[u8], value: &[u8], types: &Types) -> Result<Option<Vec<u8>>> {
         let lookup = self.lookup(encoded);
         let now = clock::now_ms();
-        let (stored, txn_id) = self.store.write(self.opts.durability, encoded.len() + value.len(), |txn, _| {
-            let id = txn.id();
-            if let Some(bytes) = self.store.get_in(txn, &lookup, |v, _| Ok(v.to_vec()))? {
-                return Ok((Err(bytes), id));
-            }
-            Ok((Ok(self.store.put_in(txn, &lookup, value, self.clock(now), &mut None)?), id))
-        })?;
+        let stamp = self.stamp(now, types);
+        let (stored, txn_id, recorded) =
+            self.store.write(self.opts.durability, encoded.len() + value.len(), |txn, _| {
+                let id = txn.id();
+                if let Some(found) = self.store.get_in(txn, &lookup, |v, h| Ok((v.to_vec(), h.type_fp)))? {
+                    return Ok((Err(found), id, false));
+                }
+                let recorded = self.record_types(txn, types)?;
+                Ok((Ok(self.store.put_in(txn, &lookup, value, stamp, &mut None)?), id, recorded))
+            })?;
+        if recorded {
+            self.types_recorded(types);
+        }
         match stored {
             Ok(outcome) => {
-                self.after_put(txn_id, &lookup, value, now, outcome);
+                self.after_put(txn_id, &lookup, value, stamp, outcome);
                 Ok(None)
             }
-            Err(existing) => Ok(Some(existing)),
+            // Nothing was written: the front cache is left as it is.
+            Err((_, fp)) if fp != types.fp => Err(self.mismatch(encoded, fp, types)),
+            Err((existing, _)) => Ok(Some(existing)),
         }
     }
 
@@ -216,29 +295,55 @@ impl Handle {
             let id = txn.id();
             Ok((self.store.remove_in(txn, &lookup)?, id))
         })?;
-        self.after_write(txn_id, encoded, None);
+        // A remove of an absent key wrote nothing: no commit to account for.
+        if removed {
+            self.after_write(txn_id, encoded, None);
+        }
+        Ok(removed)
+    }
+
+    /// Removes many keys, a thousand per write transaction; returns how many were there.
+    pub fn remove_many(&self, keys: &[Vec<u8>]) -> Result<usize> {
+        let mut removed = 0;
+        for chunk in keys.chunks(1000) {
+            removed += self.store.write(self.opts.durability, 64 * chunk.len(), |txn, _| {
+                let mut n = 0;
+                for k in chunk {
+                    n += usize::from(self.store.remove_in(txn, &self.lookup(k))?);
+                }
+                Ok(n)
+            })?;
+        }
+        if let Some(mut front) = self.front() {
+            front.clear();
+        }
         Ok(removed)
     }
 
     /// Writes many pairs in one transaction; with `once`, fails if the
     /// database was initialized and marks it initialized.
-    pub fn put_many(&self, pairs: &[(Vec<u8>, Vec<u8>)], once: bool) -> Result<()> {
+    pub fn put_many(&self, pairs: &[(Vec<u8>, Vec<u8>)], types: &Types, once: bool) -> Result<()> {
         let now = clock::now_ms();
         self.store.maintenance.tick(&self.store, now);
         let hint: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 64).sum();
-        self.store.write(self.opts.durability, hint, |txn, t| {
+        let stamp = self.stamp(now, types);
+        let recorded = self.store.write(self.opts.durability, hint, |txn, t| {
             if once {
                 if t.meta.get(txn, meta::INITIALIZED_KEY).map_err(self.store.lm("reading metadata"))?.is_some() {
                     return Err(Error::AlreadyInitialized { path: self.store.path.clone() });
                 }
                 t.meta.put(txn, meta::INITIALIZED_KEY, &[1]).map_err(self.store.lm("marking initialized"))?;
             }
+            let recorded = !pairs.is_empty() && self.record_types(txn, types)?;
             let mut next_seq = None;
             for (k, v) in pairs {
-                self.store.put_in(txn, &self.lookup(k), v, self.clock(now), &mut next_seq)?;
+                self.store.put_in(txn, &self.lookup(k), v, stamp, &mut next_seq)?;
             }
-            Ok(())
+            Ok(recorded)
         })?;
+        if recorded {
+            self.types_recorded(types);
+        }
         if let Some(mut front) = self.front() {
             front.clear();
         }
@@ -255,10 +360,9 @@ impl Handle {
         Ok(())
     }
 
-    /// Removes entries whose atime is older than this handle's window.
+    /// Removes the entries that are due under their own windows.
     pub fn expire(&self) -> Result<usize> {
-        let Some(window) = self.opts.expire_after else { return Ok(0) };
-        let (total, _) = self.store.expire_window(self.opts.durability, window, None)?;
+        let (total, _) = self.store.expire_due(self.opts.durability, None)?;
         if let Some(mut front) = self.front() {
             front.clear();
         }
@@ -290,7 +394,11 @@ impl Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        self.store.maintenance.unregister(self.id);
+        // In a fork child the maintenance state's lock may have been held by
+        // a parent thread at the fork: leave it alone.
+        if !self.store.forked() {
+            self.store.maintenance.unregister(self.id);
+        }
         self.store.users.fetch_sub(1, Ordering::AcqRel);
     }
 }

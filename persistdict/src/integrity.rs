@@ -13,7 +13,7 @@ use crate::codec::Codec;
 use crate::dict::PersistDict;
 use crate::error::Result;
 use crate::record::{self, Header};
-use crate::store::{atime_key, is_table_name, seq_key, split_atime_key};
+use crate::store::{ATIME_KEY_LEN, atime_key, is_table_name, seq_key, split_atime_key};
 
 /// What [`PersistDict::check_integrity`] found and repaired.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -23,6 +23,9 @@ pub struct IntegrityReport {
     pub entries_checked: usize,
     /// Records whose checksum or envelope is broken (reported, kept).
     pub corrupt_records: usize,
+    /// Entries written with other key or value types than this handle's
+    /// (reported, kept; not decoded).
+    pub type_mismatches: usize,
     /// Keys that no longer decode with the key codec as `K` (reported, kept).
     pub undecodable_keys: usize,
     /// Values that no longer decode with the value codec as `V` (reported, kept).
@@ -84,7 +87,7 @@ where
             let lm = store.lm("checking integrity");
             let mut r = IntegrityReport::default();
             let mut order_fix: Vec<(u64, Vec<u8>)> = Vec::new();
-            let mut atime_fix: Vec<([u8; 16], Vec<u8>)> = Vec::new();
+            let mut atime_fix: Vec<([u8; ATIME_KEY_LEN], Vec<u8>)> = Vec::new();
             let mut header_fix: Vec<(Vec<u8>, Header)> = Vec::new();
             for item in t.entries.iter(txn).map_err(&lm)? {
                 let (stored, bytes) = item.map_err(&lm)?;
@@ -100,11 +103,15 @@ where
                     }
                 };
                 let key = rec.full_key.unwrap_or(stored);
-                if inner.kc.decode::<K>(key).is_err() {
-                    r.undecodable_keys += 1;
-                }
-                if inner.vc.decode::<V>(rec.value).is_err() {
-                    r.undecodable_values += 1;
+                if rec.header.type_fp != inner.types.fp {
+                    r.type_mismatches += 1;
+                } else {
+                    if inner.kc.decode::<K>(key).is_err() {
+                        r.undecodable_keys += 1;
+                    }
+                    if inner.vc.decode::<V>(rec.value).is_err() {
+                        r.undecodable_values += 1;
+                    }
                 }
                 let mut h = rec.header;
                 let mut fixed = false;
@@ -126,7 +133,7 @@ where
                     r.missing_order_rows += 1;
                     order_fix.push((h.seq, stored.to_vec()));
                 }
-                let ak = atime_key(h.indexed_ms, h.seq);
+                let ak = atime_key(h.window_ms, h.indexed_ms, h.seq);
                 if t.atime.get(txn, &ak).map_err(&lm)? != Some(stored) {
                     r.missing_atime_rows += 1;
                     atime_fix.push((ak, stored.to_vec()));
@@ -152,7 +159,7 @@ where
                 let parsed = split_atime_key(k);
                 // Where the row belongs once the header fixes above are applied.
                 let indexed = |h: &Header| h.indexed_ms.min(h.atime_ms.max(h.ctime_ms));
-                if !row_points_home(stored, &|h| parsed == Some((indexed(h), h.seq)))? {
+                if !row_points_home(stored, &|h| parsed == Some((h.window_ms, indexed(h), h.seq)))? {
                     atime_del.push(k.to_vec());
                 }
             }

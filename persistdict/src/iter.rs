@@ -18,7 +18,6 @@ use crate::codec::Codec;
 use crate::dict::{Inner, PersistDict};
 use crate::error::Result;
 use crate::record;
-use crate::store::seq_key;
 
 const BATCH: usize = 256;
 
@@ -29,7 +28,9 @@ type Projector<T, KC, VC> = fn(&Inner<KC, VC>, &[u8], &[u8]) -> Result<T>;
 pub(crate) struct Iter<T, KC, VC> {
     inner: Arc<Inner<KC, VC>>,
     txn: Option<RoTxn<'static, WithoutTls>>,
-    next_seq: u64,
+    /// The raw order-index key to continue after (`None`: from the start).
+    /// Raw bytes, so that a malformed row can neither stop nor restart the walk.
+    after: Option<Vec<u8>>,
     buf: VecDeque<Result<(Vec<u8>, Vec<u8>)>>,
     project: Projector<T, KC, VC>,
 }
@@ -37,35 +38,45 @@ pub(crate) struct Iter<T, KC, VC> {
 impl<T, KC, VC> Iter<T, KC, VC> {
     fn fill(&mut self) -> Result<()> {
         let Some(txn) = &self.txn else { return Ok(()) };
-        let store = &self.inner.h.store;
+        let inner = &self.inner;
+        let store = &inner.h.store;
         let mut last = None;
         store.with_gate(|| -> Result<()> {
             let lm = store.lm("iterating");
-            let start = seq_key(self.next_seq);
-            for item in
-                store.t.order.range(txn, &(Bound::Included(&start[..]), Bound::Unbounded)).map_err(&lm)?.take(BATCH)
-            {
+            let range = match &self.after {
+                Some(k) => (Bound::Excluded(&k[..]), Bound::Unbounded),
+                None => (Bound::Unbounded, Bound::Unbounded),
+            };
+            for item in store.t.order.range(txn, &range).map_err(&lm)?.take(BATCH) {
                 let (seq, stored) = item.map_err(&lm)?;
-                last = Some(u64::from_be_bytes(seq.try_into().unwrap_or([0; 8])));
-                // An order row whose entry is gone (a concurrent removal in
-                // an older snapshot cannot happen; a damaged index can) is skipped.
+                last = Some(seq.to_vec());
+                // A malformed row is skipped (check_integrity() removes it).
+                let Ok(seq) = <[u8; 8]>::try_from(seq).map(u64::from_be_bytes) else { continue };
+                // An order row whose entry is gone, or whose entry has another
+                // seq (a row left behind by a damaged record that was then
+                // overwritten), is not this entry's row: skipped.
                 let Some(bytes) = store.t.entries.get(txn, stored).map_err(&lm)? else { continue };
                 match record::decode(bytes) {
+                    Ok(rec) if rec.header.seq != seq => continue,
                     Ok(rec) => {
                         let key = rec.full_key.unwrap_or(stored);
-                        self.buf.push_back(Ok((key.to_vec(), rec.value.to_vec())));
+                        if rec.header.type_fp != inner.types.fp {
+                            self.buf.push_back(Err(inner.h.mismatch(key, rec.header.type_fp, &inner.types)));
+                        } else {
+                            self.buf.push_back(Ok((key.to_vec(), rec.value.to_vec())));
+                        }
                     }
-                    Err(e) => self.buf.push_back(Err(store.corrupt(stored, e))),
+                    Err(e) => match record::decode_header(bytes) {
+                        Ok(h) if h.seq != seq => continue,
+                        _ => self.buf.push_back(Err(store.corrupt(stored, e))),
+                    },
                 }
             }
             Ok(())
         })?;
         match last {
-            Some(seq) => self.next_seq = seq.wrapping_add(1),
+            Some(k) => self.after = Some(k),
             None => self.txn = None,
-        }
-        if self.next_seq == 0 {
-            self.txn = None;
         }
         Ok(())
     }
@@ -91,7 +102,7 @@ impl<T, KC: Codec, VC: Codec> Iterator for Iter<T, KC, VC> {
 impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
     fn iter_with<T>(&self, project: Projector<T, KC, VC>) -> Result<Iter<T, KC, VC>> {
         let txn = self.store().snapshot()?;
-        Ok(Iter { inner: self.inner.clone(), txn: Some(txn), next_seq: 0, buf: VecDeque::new(), project })
+        Ok(Iter { inner: self.inner.clone(), txn: Some(txn), after: None, buf: VecDeque::new(), project })
     }
 
     /// All entries in insertion order, streamed from one snapshot.

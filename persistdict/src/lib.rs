@@ -84,11 +84,14 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
+mod canonical;
 mod clock;
 pub mod codec;
 mod dict;
 mod env;
 mod error;
+mod fingerprint;
+mod fork;
 mod front_cache;
 mod handle;
 mod integrity;

@@ -2,9 +2,11 @@
 //! periodically, in a background thread per environment.
 //!
 //! The thread holds only a weak reference to the store, so it never keeps a
-//! directory open; the last handle's drop stops and joins it. It uses the
-//! longest expiry window among the open handles (a shorter window is a
-//! handle's own business, through [`PersistDict::expire`](crate::PersistDict::expire)).
+//! directory open; the last handle's drop stops and joins it, and a sweep in
+//! progress stops at its next batch once no handle is left. Expiry is per
+//! entry: a run removes what is due under each entry's own window (the
+//! window of whoever last wrote it), whatever the windows of the handles
+//! open now.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,7 +24,6 @@ use crate::store::Store;
 /// What one handle asks of maintenance.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HandlePlan {
-    pub window: Option<Duration>,
     pub durability: Durability,
     pub timeout: Duration,
     pub interval: Duration,
@@ -150,11 +151,6 @@ impl EnvMaintenance {
         true
     }
 
-    /// The plan of a run: the longest window among open handles.
-    pub fn combined(&self) -> Option<HandlePlan> {
-        combined(&self.shared.lock())
-    }
-
     /// Stops the thread and joins it (unless called from it).
     pub fn stop(&self) {
         let (thread, thread_id) = {
@@ -175,10 +171,6 @@ fn combined(s: &State) -> Option<HandlePlan> {
     let mut plans = s.handles.values();
     let first = *plans.next()?;
     Some(plans.fold(first, |acc, p| HandlePlan {
-        window: match (acc.window, p.window) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        },
         durability: acc.durability,
         timeout: acc.timeout.max(p.timeout),
         interval: acc.interval.min(p.interval),
@@ -197,7 +189,7 @@ fn thread_main(weak: Weak<Store>, shared: Arc<Shared>) {
         };
         let Some(store) = weak.upgrade() else { break };
         if let Some(plan) = plan {
-            let _ = run(&store, plan.window, plan.durability, plan.timeout);
+            let _ = run(&store, plan.durability, plan.timeout);
         }
         drop(store);
         let mut s = shared.lock();
@@ -218,23 +210,18 @@ fn thread_main(weak: Weak<Store>, shared: Arc<Shared>) {
     shared.cv.notify_all();
 }
 
-/// One maintenance run: clear stale reader slots, then remove what expired,
-/// in batches, until nothing is due or `timeout` passed. Opening a database
-/// where nothing is due costs one lookup of the oldest atime.
-pub(crate) fn run(
-    store: &Store,
-    window: Option<Duration>,
-    durability: Durability,
-    timeout: Duration,
-) -> Result<RunReport> {
+/// One maintenance run: clear stale reader slots, then remove what expired
+/// under each entry's own window, in batches, until nothing is due, `timeout`
+/// passed or the last handle is gone. Where nothing is due it costs one
+/// lookup per distinct window.
+pub(crate) fn run(store: &Store, durability: Durability, timeout: Duration) -> Result<RunReport> {
+    store.check_fork()?;
     let started = Instant::now();
     let mut report = RunReport { stale_readers: store.env.clear_stale_readers().unwrap_or(0), ..RunReport::default() };
-    if let Some(window) = window {
-        (report.expired, report.interrupted) =
-            store.expire_window(durability, window, started.checked_add(timeout)).inspect_err(|e| {
-                warn!(path = %store.path.display(), error = %e, "maintenance: expiry failed");
-            })?;
-    }
+    (report.expired, report.interrupted) =
+        store.expire_due(durability, started.checked_add(timeout)).inspect_err(|e| {
+            warn!(path = %store.path.display(), error = %e, "maintenance: expiry failed");
+        })?;
     if report.expired > 0 || report.stale_readers > 0 || report.interrupted {
         info!(path = %store.path.display(), expired = report.expired, stale_readers = report.stale_readers,
             interrupted = report.interrupted, elapsed_ms = started.elapsed().as_millis() as u64, "maintenance run");

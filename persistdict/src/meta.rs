@@ -6,10 +6,11 @@
 //! | `key_size_limit` | u32 LE, fixed when the database is created |
 //! | `codecs` | `"<key codec>/<value codec>"`, recorded by the first typed open |
 //! | `initialized` | present once `initialize()` ran, removed by `clear()` |
+//! | `types/<fingerprint, 16 hex digits>` | the key and value type names written with that fingerprint, for error messages |
 
 /// The on-disk layout version; bump it with any change to the record or the
 /// tables, and `tests/format_golden.rs` will say where.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 pub(crate) const FORMAT_VERSION_KEY: &[u8] = b"format_version";
 pub(crate) const KEY_SIZE_LIMIT_KEY: &[u8] = b"key_size_limit";
@@ -18,4 +19,9 @@ pub(crate) const INITIALIZED_KEY: &[u8] = b"initialized";
 
 pub(crate) fn read_u32(bytes: &[u8]) -> Option<u32> {
     Some(u32::from_le_bytes(bytes.try_into().ok()?))
+}
+
+/// The meta key naming the types of fingerprint `fp`.
+pub(crate) fn types_key(fp: u64) -> Vec<u8> {
+    format!("types/{fp:016x}").into_bytes()
 }

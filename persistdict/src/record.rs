@@ -3,16 +3,23 @@
 //!
 //! ```text
 //! offset size field
-//!      0    1 FORMAT_TAG (1)
+//!      0    1 FORMAT_TAG (2)
 //!      1    1 flags: bit 0 = the key is stored hashed, the full key follows
 //!      2    8 seq        u64 LE  insertion sequence number (order index key)
 //!     10    8 ctime_ms   u64 LE  milliseconds since the Unix epoch
 //!     18    8 atime_ms   u64 LE
 //!     26    8 indexed_ms u64 LE  the atime under which the atime index lists the entry
-//!     34    4 body_crc   u32 LE  CRC-32C of the body
-//!     38    4 header_crc u32 LE  CRC-32C of bytes 0..38
-//!     42      body: [u32 LE full-key length, full key] if hashed, then the value bytes
+//!     34    8 window_ms  u64 LE  the expiry window of the entry's last writer; u64::MAX = never
+//!     42    8 type_fp    u64 LE  fingerprint of the key and value types' serde shape
+//!     50    4 body_crc   u32 LE  CRC-32C of the body
+//!     54    4 header_crc u32 LE  CRC-32C of bytes 0..54
+//!     58      body: [u32 LE full-key length, full key] if hashed, then the value bytes
 //! ```
+//!
+//! `window_ms` makes expiry per entry: an entry expires by the window of
+//! whoever last wrote it, whoever else opens the directory. `type_fp` makes
+//! types checked, never guessed: a value is only decoded through the types
+//! it was written with (see `fingerprint.rs`).
 //!
 //! `indexed_ms` trails `atime_ms` by less than the atime granularity: a
 //! write within the granularity of the last indexing leaves the atime index
@@ -24,8 +31,11 @@
 //! `tests/format_golden.rs` pins these bytes: change them only together with
 //! [`FORMAT_VERSION`](crate::meta::FORMAT_VERSION).
 
-pub(crate) const FORMAT_TAG: u8 = 1;
-pub(crate) const HEADER_LEN: usize = 42;
+pub(crate) const FORMAT_TAG: u8 = 2;
+pub(crate) const HEADER_LEN: usize = 58;
+/// `window_ms` of an entry that never expires.
+pub(crate) const NEVER: u64 = u64::MAX;
+const CRC_AT: usize = 50;
 const FLAG_HASHED: u8 = 1;
 
 /// The metadata fields of a record.
@@ -36,6 +46,10 @@ pub(crate) struct Header {
     pub ctime_ms: u64,
     pub atime_ms: u64,
     pub indexed_ms: u64,
+    /// The expiry window of the last writer, in ms; [`NEVER`] for none.
+    pub window_ms: u64,
+    /// The type fingerprint the value was written with.
+    pub type_fp: u64,
 }
 
 /// A record that passed its checks; borrows the stored bytes.
@@ -77,9 +91,11 @@ fn header_bytes(h: &Header, body_crc: u32) -> [u8; HEADER_LEN] {
     out[10..18].copy_from_slice(&h.ctime_ms.to_le_bytes());
     out[18..26].copy_from_slice(&h.atime_ms.to_le_bytes());
     out[26..34].copy_from_slice(&h.indexed_ms.to_le_bytes());
-    out[34..38].copy_from_slice(&body_crc.to_le_bytes());
-    let header_crc = crc32c::crc32c(&out[..38]);
-    out[38..42].copy_from_slice(&header_crc.to_le_bytes());
+    out[34..42].copy_from_slice(&h.window_ms.to_le_bytes());
+    out[42..50].copy_from_slice(&h.type_fp.to_le_bytes());
+    out[CRC_AT..CRC_AT + 4].copy_from_slice(&body_crc.to_le_bytes());
+    let header_crc = crc32c::crc32c(&out[..CRC_AT + 4]);
+    out[CRC_AT + 4..HEADER_LEN].copy_from_slice(&header_crc.to_le_bytes());
     out
 }
 
@@ -102,7 +118,10 @@ pub(crate) fn encode(header: &Header, full_key: Option<&[u8]>, value: &[u8]) -> 
 /// Rewrites the header of an existing record in place (atime refresh),
 /// keeping its body and body checksum.
 pub(crate) fn rewrite_header(bytes: &mut [u8], header: &Header) {
-    let body_crc = u32::from_le_bytes(bytes[34..38].try_into().expect("4 bytes"));
+    if bytes.len() < HEADER_LEN {
+        return;
+    }
+    let body_crc = u32::from_le_bytes(bytes[CRC_AT..CRC_AT + 4].try_into().expect("4 bytes"));
     bytes[..HEADER_LEN].copy_from_slice(&header_bytes(header, body_crc));
 }
 
@@ -114,8 +133,8 @@ pub(crate) fn decode_header(bytes: &[u8]) -> Result<Header, RecordError> {
     if bytes[0] != FORMAT_TAG {
         return Err(RecordError::UnknownTag(bytes[0]));
     }
-    let stored = u32::from_le_bytes(bytes[38..42].try_into().expect("4 bytes"));
-    if crc32c::crc32c(&bytes[..38]) != stored {
+    let stored = u32::from_le_bytes(bytes[CRC_AT + 4..HEADER_LEN].try_into().expect("4 bytes"));
+    if crc32c::crc32c(&bytes[..CRC_AT + 4]) != stored {
         return Err(RecordError::HeaderChecksum);
     }
     let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
@@ -125,6 +144,8 @@ pub(crate) fn decode_header(bytes: &[u8]) -> Result<Header, RecordError> {
         ctime_ms: u64_at(10),
         atime_ms: u64_at(18),
         indexed_ms: u64_at(26),
+        window_ms: u64_at(34),
+        type_fp: u64_at(42),
     })
 }
 
@@ -152,7 +173,7 @@ pub(crate) fn full_key_unchecked<'a>(bytes: &'a [u8], h: &Header) -> Option<&'a 
 pub(crate) fn decode(bytes: &[u8]) -> Result<Record<'_>, RecordError> {
     let header = decode_header(bytes)?;
     let body = &bytes[HEADER_LEN..];
-    let body_crc = u32::from_le_bytes(bytes[34..38].try_into().expect("4 bytes"));
+    let body_crc = u32::from_le_bytes(bytes[CRC_AT..CRC_AT + 4].try_into().expect("4 bytes"));
     if crc32c::crc32c(body) != body_crc {
         return Err(RecordError::BodyChecksum);
     }
@@ -165,19 +186,28 @@ mod tests {
     use super::*;
 
     fn header(hashed: bool) -> Header {
-        Header { hashed, seq: 7, ctime_ms: 1000, atime_ms: 2000, indexed_ms: 1500 }
+        Header {
+            hashed,
+            seq: 7,
+            ctime_ms: 1000,
+            atime_ms: 2000,
+            indexed_ms: 1500,
+            window_ms: 86_400_000,
+            type_fp: 0x0123_4567_89ab_cdef,
+        }
     }
 
     /// The exact bytes of a record: computed independently (a bitwise CRC-32C in Python)
-    /// when format version 1 was fixed. A change here needs a FORMAT_VERSION bump.
+    /// when format version 2 was fixed. A change here needs a FORMAT_VERSION bump.
     #[test]
-    fn golden_bytes_of_format_version_1() {
-        let golden: [u8; 47] = [
-            1, 0, 7, 0, 0, 0, 0, 0, 0, 0, 232, 3, 0, 0, 0, 0, 0, 0, 208, 7, 0, 0, 0, 0, 0, 0, 220, 5, 0, 0, 0, 0, 0, 0,
-            99, 3, 224, 225, 159, 222, 147, 40, 118, 97, 108, 117, 101,
+    fn golden_bytes_of_format_version_2() {
+        let golden: [u8; 63] = [
+            2, 0, 7, 0, 0, 0, 0, 0, 0, 0, 232, 3, 0, 0, 0, 0, 0, 0, 208, 7, 0, 0, 0, 0, 0, 0, 220, 5, 0, 0, 0, 0, 0, 0,
+            0, 92, 38, 5, 0, 0, 0, 0, 239, 205, 171, 137, 103, 69, 35, 1, 99, 3, 224, 225, 72, 79, 175, 249, 118, 97,
+            108, 117, 101,
         ];
         assert_eq!(encode(&header(false), None, b"value"), golden);
-        assert_eq!(crate::meta::FORMAT_VERSION, 1, "bump the golden bytes together with the version");
+        assert_eq!(crate::meta::FORMAT_VERSION, 2, "bump the golden bytes together with the version");
     }
 
     #[test]

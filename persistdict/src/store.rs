@@ -22,6 +22,7 @@
 //! the write transaction, so it is exact across threads and processes);
 //! `atime` lets expiry visit only what is due.
 
+use std::mem::ManuallyDrop;
 use std::ops::Bound;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
@@ -68,7 +69,9 @@ pub(crate) struct Tables {
 /// One open LMDB environment, shared by every handle on its directory in
 /// this process.
 pub(crate) struct Store {
-    pub env: Env<WithoutTls>,
+    /// Not dropped in a fork child: closing an inherited environment there
+    /// is not allowed (see `Drop`).
+    pub env: ManuallyDrop<Env<WithoutTls>>,
     pub t: Tables,
     /// Canonical path of the directory.
     pub path: PathBuf,
@@ -85,8 +88,9 @@ pub(crate) struct Store {
     pub flights: Flights,
     /// Index entries examined by expiry sweeps, for stats and tests.
     pub expire_examined: AtomicU64,
-    /// The process that opened the environment (LMDB forbids use after fork).
-    pub pid: u32,
+    /// The fork generation the environment was opened in (LMDB forbids
+    /// use after fork; see `fork.rs`).
+    pub fork_generation: u64,
     /// Open handles (background threads are not users): at zero the store
     /// is closing and the registry no longer hands it out.
     pub users: AtomicUsize,
@@ -106,25 +110,57 @@ pub(crate) fn seq_key(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
 }
 
-pub(crate) fn atime_key(atime_ms: u64, seq: u64) -> [u8; 16] {
-    let mut k = [0u8; 16];
-    k[..8].copy_from_slice(&atime_ms.to_be_bytes());
-    k[8..].copy_from_slice(&seq.to_be_bytes());
+/// The atime index key of an entry: its expiry window, the atime it is
+/// indexed under, its seq. Grouping by window first lets a sweep seek each
+/// window's due range directly (cost proportional to what is due), and
+/// entries without a window (`record::NEVER`) sort last, out of every sweep.
+pub(crate) fn atime_key(window_ms: u64, atime_ms: u64, seq: u64) -> [u8; ATIME_KEY_LEN] {
+    let mut k = [0u8; ATIME_KEY_LEN];
+    k[..8].copy_from_slice(&window_ms.to_be_bytes());
+    k[8..16].copy_from_slice(&atime_ms.to_be_bytes());
+    k[16..].copy_from_slice(&seq.to_be_bytes());
     k
 }
 
-pub(crate) fn split_atime_key(k: &[u8]) -> Option<(u64, u64)> {
-    if k.len() != 16 {
+/// Length of an atime index key.
+pub(crate) const ATIME_KEY_LEN: usize = 24;
+
+/// (window_ms, atime_ms, seq) of an atime index key; `None` for a malformed row.
+pub(crate) fn split_atime_key(k: &[u8]) -> Option<(u64, u64, u64)> {
+    if k.len() != ATIME_KEY_LEN {
         return None;
     }
-    Some((u64::from_be_bytes(k[..8].try_into().ok()?), u64::from_be_bytes(k[8..].try_into().ok()?)))
+    let at = |i: usize| k[i..i + 8].try_into().ok().map(u64::from_be_bytes);
+    Some((at(0)?, at(8)?, at(16)?))
 }
 
-/// The time of a write and the atime granularity of the handle making it.
+/// The atime refresh granularity of an entry: the handle's explicit one, or
+/// a tenth of the entry's own window, at most a minute.
+pub(crate) fn granularity_ms(window_ms: u64, explicit: Option<u64>) -> u64 {
+    explicit.unwrap_or((window_ms / 10).min(60_000))
+}
+
+/// What a write stamps on the entry it writes.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct WriteClock {
+pub(crate) struct Stamp {
     pub now_ms: u64,
-    pub granularity_ms: u64,
+    /// The writer's expiry window; `record::NEVER` for none.
+    pub window_ms: u64,
+    /// The fingerprint of the types the value was encoded from.
+    pub type_fp: u64,
+    /// The writer's explicit atime granularity, if it set one.
+    pub granularity_ms: Option<u64>,
+}
+
+/// What lies under a key's LMDB key, as a write sees it.
+enum Slot {
+    Empty,
+    /// This key's record, with its header.
+    Ours(Header),
+    /// Another key's record (a hash collision), with its header.
+    Other(Header),
+    /// A record whose header fails its checks.
+    Damaged,
 }
 
 /// What `put` found under the key before writing.
@@ -162,7 +198,7 @@ impl Store {
         wtxn.commit().map_err(lm("recording the format version"))?;
         let _ = env.clear_stale_readers();
         Ok(Store {
-            env,
+            env: ManuallyDrop::new(env),
             t: Tables { entries, order, atime, meta: meta_db },
             id,
             gate: RwLock::new(()),
@@ -171,7 +207,7 @@ impl Store {
             maintenance: EnvMaintenance::default(),
             flights: Flights::default(),
             expire_examined: AtomicU64::new(0),
-            pid: std::process::id(),
+            fork_generation: crate::fork::generation(),
             users: AtomicUsize::new(0),
             path,
         })
@@ -179,6 +215,20 @@ impl Store {
 
     pub(crate) fn lm(&self, action: &'static str) -> impl Fn(heed::Error) -> Error + '_ {
         move |e| Error::lmdb(&self.path, action, e)
+    }
+
+    /// Whether this process is a fork child of the one that opened the
+    /// environment.
+    pub(crate) fn forked(&self) -> bool {
+        crate::fork::generation() != self.fork_generation
+    }
+
+    /// `Err(OpenedBeforeFork)` in a fork child: every operation checks it first.
+    pub(crate) fn check_fork(&self) -> Result<()> {
+        if self.forked() {
+            return Err(Error::OpenedBeforeFork { path: self.path.clone() });
+        }
+        Ok(())
     }
 
     fn gate(&self) -> RwLockReadGuard<'_, ()> {
@@ -208,6 +258,7 @@ impl Store {
 
     /// Runs `f` in a read transaction, adopting another process's map growth.
     pub(crate) fn read<R>(&self, f: impl FnOnce(&RoTxn<'_, WithoutTls>, &Tables) -> Result<R>) -> Result<R> {
+        self.check_fork()?;
         loop {
             let gate = self.gate();
             match self.env.read_txn() {
@@ -229,9 +280,10 @@ impl Store {
     /// A read transaction that owns its environment reference, for
     /// iterators. It must only be used under [`Store::with_gate`].
     pub(crate) fn snapshot(&self) -> Result<RoTxn<'static, WithoutTls>> {
+        self.check_fork()?;
         loop {
             let gate = self.gate();
-            match self.env.clone().static_read_txn() {
+            match Env::clone(&self.env).static_read_txn() {
                 Ok(txn) => return Ok(txn),
                 Err(e) if is_mdb(&e, heed::MdbError::MapResized) => {
                     drop(gate);
@@ -245,7 +297,8 @@ impl Store {
     /// Runs `f` while no map resize can happen. An idle read transaction
     /// survives a resize (it holds page numbers, not pointers), but a cursor
     /// in use does not.
-    pub(crate) fn with_gate<R>(&self, f: impl FnOnce() -> R) -> R {
+    pub(crate) fn with_gate<R>(&self, f: impl FnOnce() -> Result<R>) -> Result<R> {
+        self.check_fork()?;
         let _g = self.gate();
         f()
     }
@@ -259,6 +312,7 @@ impl Store {
         hint: usize,
         mut f: impl FnMut(&mut RwTxn<'_>, &Tables) -> Result<R>,
     ) -> Result<R> {
+        self.check_fork()?;
         loop {
             let gate = self.gate();
             // Under the gate: env.info() reads the meta pages in the map,
@@ -333,99 +387,119 @@ impl Store {
         visit(rec.value, rec.header).map(Some)
     }
 
-    /// The header of `lookup`'s record inside a write transaction, if it is there.
-    fn header_in(&self, txn: &RwTxn<'_>, lookup: &Lookup<'_>) -> Result<Option<(Header, bool)>> {
+    /// What lies under `lookup`'s LMDB key inside a write transaction.
+    fn slot_in(&self, txn: &RwTxn<'_>, lookup: &Lookup<'_>) -> Result<Slot> {
         let Some(bytes) = self.t.entries.get(txn, lookup.stored()).map_err(self.lm("reading an entry"))? else {
-            return Ok(None);
+            return Ok(Slot::Empty);
         };
         // Only the header is checked: the body is about to be replaced or
         // removed, so a damaged value must not stand in the way (and a write
         // need not checksum the value it overwrites).
-        Ok(record::decode_header(bytes).ok().map(|h| (h, lookup.matches(record::full_key_unchecked(bytes, &h)))))
+        Ok(match record::decode_header(bytes) {
+            Ok(h) if lookup.matches(record::full_key_unchecked(bytes, &h)) => Slot::Ours(h),
+            Ok(h) => Slot::Other(h),
+            Err(_) => Slot::Damaged,
+        })
     }
 
+    /// The next free sequence number: one past the largest well-formed row
+    /// of the order index. A malformed row (wrong length) is skipped, never
+    /// read as seq 0, which would hand out a seq that is in use.
     fn next_seq(&self, txn: &RwTxn<'_>) -> Result<u64> {
-        let last = self.t.order.last(txn).map_err(self.lm("reading the order index"))?;
-        Ok(match last {
-            Some((k, _)) => u64::from_be_bytes(k.try_into().unwrap_or([0; 8])).wrapping_add(1),
-            None => 0,
-        })
+        let lm = self.lm("reading the order index");
+        for item in self.t.order.rev_iter(txn).map_err(&lm)? {
+            let (k, _) = item.map_err(&lm)?;
+            if let Ok(k) = <[u8; 8]>::try_from(k) {
+                return Ok(u64::from_be_bytes(k).wrapping_add(1));
+            }
+            warn!(path = %self.path.display(), "skipping a malformed order-index row; check_integrity() removes it");
+        }
+        Ok(0)
     }
 
     /// Removes an entry's index rows (not the entry).
     fn unindex(&self, txn: &mut RwTxn<'_>, h: &Header) -> Result<()> {
         let lm = self.lm("updating the indexes");
         self.t.order.delete(txn, &seq_key(h.seq)).map_err(&lm)?;
-        self.t.atime.delete(txn, &atime_key(h.indexed_ms, h.seq)).map_err(&lm)?;
+        self.t.atime.delete(txn, &atime_key(h.window_ms, h.indexed_ms, h.seq)).map_err(&lm)?;
         Ok(())
     }
 
-    /// The `indexed_ms` of an entry whose atime becomes `now_ms`: kept (no
-    /// index write) while within `granularity_ms` of the last indexing,
-    /// else moved to now.
+    /// The `indexed_ms` of an entry whose atime becomes `now_ms` and whose
+    /// window becomes `window_ms`: kept (no index write) while the window is
+    /// unchanged and `now_ms` is within the granularity of the last
+    /// indexing, else the row moves.
     fn reindex(
         &self,
         txn: &mut RwTxn<'_>,
         stored: &[u8],
         old: &Header,
         now_ms: u64,
+        window_ms: u64,
         granularity_ms: u64,
     ) -> Result<u64> {
-        if old.indexed_ms <= now_ms && now_ms - old.indexed_ms < granularity_ms {
+        if old.window_ms == window_ms && old.indexed_ms <= now_ms && now_ms - old.indexed_ms < granularity_ms {
             return Ok(old.indexed_ms);
         }
         let lm = self.lm("updating the atime index");
-        self.t.atime.delete(txn, &atime_key(old.indexed_ms, old.seq)).map_err(&lm)?;
-        self.t.atime.put(txn, &atime_key(now_ms, old.seq), stored).map_err(&lm)?;
+        self.t.atime.delete(txn, &atime_key(old.window_ms, old.indexed_ms, old.seq)).map_err(&lm)?;
+        self.t.atime.put(txn, &atime_key(window_ms, now_ms, old.seq), stored).map_err(&lm)?;
         Ok(now_ms)
     }
 
     /// Inserts or overwrites inside a write transaction; keeps ctime and
-    /// order on overwrite.
+    /// order on overwrite. The entry takes the writer's window and types.
     pub(crate) fn put_in(
         &self,
         txn: &mut RwTxn<'_>,
         lookup: &Lookup<'_>,
         value: &[u8],
-        clock: WriteClock,
+        stamp: Stamp,
         next_seq: &mut Option<u64>,
     ) -> Result<PutOutcome> {
         let lm = self.lm("writing an entry");
-        let now_ms = clock.now_ms;
-        let (header, outcome) = match self.header_in(txn, lookup)? {
-            Some((old, true)) => {
-                let indexed_ms = self.reindex(txn, lookup.stored(), &old, now_ms, clock.granularity_ms)?;
+        let now_ms = stamp.now_ms;
+        let fresh = |seq: u64| Header {
+            hashed: lookup.digest.is_some(),
+            seq,
+            ctime_ms: now_ms,
+            atime_ms: now_ms,
+            indexed_ms: now_ms,
+            window_ms: stamp.window_ms,
+            type_fp: stamp.type_fp,
+        };
+        let (header, outcome) = match self.slot_in(txn, lookup)? {
+            Slot::Ours(old) => {
+                let gran = granularity_ms(stamp.window_ms, stamp.granularity_ms);
+                let indexed_ms = self.reindex(txn, lookup.stored(), &old, now_ms, stamp.window_ms, gran)?;
                 let ctime_ms = old.ctime_ms.min(now_ms);
-                (
-                    Header { hashed: lookup.digest.is_some(), seq: old.seq, ctime_ms, atime_ms: now_ms, indexed_ms },
-                    PutOutcome::Replaced,
-                )
+                (Header { ctime_ms, indexed_ms, seq: old.seq, ..fresh(old.seq) }, PutOutcome::Replaced)
             }
-            other => {
-                let displaced = matches!(other, Some((_, false)));
-                if let Some((old, false)) = other {
-                    // Another key shares this LMDB key (a hash collision, or a
-                    // corrupt record): the new key takes the slot.
-                    warn!(path = %self.path.display(), key = %display_key(lookup.encoded), "replacing a colliding or corrupt entry");
-                    self.unindex(txn, &old)?;
-                }
+            slot => {
+                let displaced = match slot {
+                    // Another key shares this LMDB key (a hash collision): the new key takes the slot.
+                    Slot::Other(old) => {
+                        warn!(path = %self.path.display(), key = %display_key(lookup.encoded), "replacing a colliding entry");
+                        self.unindex(txn, &old)?;
+                        true
+                    }
+                    // A record whose header is damaged: its index rows cannot
+                    // be found from it; they are left orphaned, and readers of
+                    // the indexes check each row against the record's seq.
+                    Slot::Damaged => {
+                        warn!(path = %self.path.display(), key = %display_key(lookup.encoded), "replacing a damaged record");
+                        true
+                    }
+                    _ => false,
+                };
                 let seq = match *next_seq {
                     Some(seq) => seq,
                     None => self.next_seq(txn)?,
                 };
                 *next_seq = Some(seq.wrapping_add(1));
                 self.t.order.put(txn, &seq_key(seq), lookup.stored()).map_err(&lm)?;
-                self.t.atime.put(txn, &atime_key(now_ms, seq), lookup.stored()).map_err(&lm)?;
-                (
-                    Header {
-                        hashed: lookup.digest.is_some(),
-                        seq,
-                        ctime_ms: now_ms,
-                        atime_ms: now_ms,
-                        indexed_ms: now_ms,
-                    },
-                    if displaced { PutOutcome::Displaced } else { PutOutcome::Inserted },
-                )
+                self.t.atime.put(txn, &atime_key(stamp.window_ms, now_ms, seq), lookup.stored()).map_err(&lm)?;
+                (fresh(seq), if displaced { PutOutcome::Displaced } else { PutOutcome::Inserted })
             }
         };
         let rec = record::encode(&header, lookup.full_key(), value);
@@ -433,38 +507,49 @@ impl Store {
         Ok(outcome)
     }
 
-    /// Removes inside a write transaction; true when the key was there.
+    /// Removes inside a write transaction; true when the key was there. A
+    /// record whose header is damaged is removed too (its LMDB key is this
+    /// key's, or its SHA-256): otherwise the entry `get` reports as corrupt
+    /// could never go.
     pub(crate) fn remove_in(&self, txn: &mut RwTxn<'_>, lookup: &Lookup<'_>) -> Result<bool> {
-        match self.header_in(txn, lookup)? {
-            Some((h, true)) => {
+        match self.slot_in(txn, lookup)? {
+            Slot::Ours(h) => {
                 self.unindex(txn, &h)?;
                 self.t.entries.delete(txn, lookup.stored()).map_err(self.lm("removing an entry"))?;
                 Ok(true)
             }
-            _ => Ok(false),
+            Slot::Damaged => {
+                warn!(path = %self.path.display(), key = %display_key(lookup.encoded), "removing a damaged record; its index rows are left for check_integrity()");
+                self.t.entries.delete(txn, lookup.stored()).map_err(self.lm("removing an entry"))?;
+                Ok(true)
+            }
+            Slot::Empty | Slot::Other(_) => Ok(false),
         }
     }
 
     /// Sets the atime of `lookup` to `now_ms` if its record still has the
     /// header `seen` (another writer may have refreshed or replaced it).
+    /// The entry keeps its window and types: reading is not writing.
     pub(crate) fn touch(
         &self,
         durability: Durability,
         lookup: &Lookup<'_>,
         seen: Header,
-        clock: WriteClock,
+        now_ms: u64,
+        explicit_granularity: Option<u64>,
     ) -> Result<()> {
         self.write(durability, 64, |txn, t| {
             let Some(bytes) = t.entries.get(txn, lookup.stored()).map_err(self.lm("reading an entry"))? else {
                 return Ok(());
             };
             let Ok(h) = record::decode_header(bytes) else { return Ok(()) };
-            if h != seen || h.atime_ms >= clock.now_ms {
+            if h != seen || h.atime_ms >= now_ms {
                 return Ok(());
             }
             let mut rec = bytes.to_vec();
-            let indexed_ms = self.reindex(txn, lookup.stored(), &h, clock.now_ms, clock.granularity_ms)?;
-            record::rewrite_header(&mut rec, &Header { atime_ms: clock.now_ms, indexed_ms, ..h });
+            let gran = granularity_ms(h.window_ms, explicit_granularity);
+            let indexed_ms = self.reindex(txn, lookup.stored(), &h, now_ms, h.window_ms, gran)?;
+            record::rewrite_header(&mut rec, &Header { atime_ms: now_ms, indexed_ms, ..h });
             t.entries.put(txn, lookup.stored(), &rec).map_err(self.lm("refreshing atime"))?;
             Ok(())
         })
@@ -499,33 +584,68 @@ impl Store {
         })
     }
 
-    /// Removes up to `max` entries whose atime is before `cutoff_ms`.
-    /// Returns (removed, more are due).
-    pub(crate) fn expire_batch(&self, durability: Durability, cutoff_ms: u64, max: usize) -> Result<(usize, bool)> {
+    /// The first atime-index row of the first window at or after `window`
+    /// (windows below `record::NEVER` only): one B-tree lookup.
+    fn first_row_from_window(
+        &self,
+        txn: &heed::RoTxn<'_>,
+        window: u64,
+    ) -> Result<Option<(u64, u64, Vec<u8>, Vec<u8>)>> {
+        let lm = self.lm("reading the atime index");
+        let start = atime_key(window, 0, 0);
+        let mut range = self.t.atime.range(txn, &(Bound::Included(&start[..]), Bound::Unbounded)).map_err(&lm)?;
+        loop {
+            let Some(item) = range.next() else { return Ok(None) };
+            let (k, v) = item.map_err(&lm)?;
+            match split_atime_key(k) {
+                Some((w, _, _)) if w == record::NEVER => return Ok(None),
+                Some((w, a, _)) => return Ok(Some((w, a, k.to_vec(), v.to_vec()))),
+                // A malformed row: skipped here, removed by check_integrity().
+                None => continue,
+            }
+        }
+    }
+
+    /// The atime-index rows that are due at `now_ms`, window by window, at
+    /// most `max` (plus whether more are due). Each window's due range is
+    /// found by one seek, so the cost is the number of windows plus what is due.
+    fn due_rows(&self, txn: &heed::RoTxn<'_>, now_ms: u64, max: usize) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, bool)> {
+        let lm = self.lm("reading the atime index");
+        let mut due = Vec::new();
+        let mut window = 0u64;
+        while let Some((w, first_atime, _, _)) = self.first_row_from_window(txn, window)? {
+            let cutoff = now_ms.saturating_sub(w);
+            if first_atime < cutoff {
+                let (from, to) = (atime_key(w, 0, 0), atime_key(w, cutoff, 0));
+                for item in
+                    self.t.atime.range(txn, &(Bound::Included(&from[..]), Bound::Excluded(&to[..]))).map_err(&lm)?
+                {
+                    if due.len() == max {
+                        return Ok((due, true));
+                    }
+                    let (k, v) = item.map_err(&lm)?;
+                    due.push((k.to_vec(), v.to_vec()));
+                }
+            }
+            match w.checked_add(1) {
+                Some(next) => window = next,
+                None => break,
+            }
+        }
+        Ok((due, false))
+    }
+
+    /// Removes up to `max` entries that are due at `now_ms` under their own
+    /// windows. Returns (removed, more are due).
+    pub(crate) fn expire_batch(&self, durability: Durability, now_ms: u64, max: usize) -> Result<(usize, bool)> {
         self.write(durability, 4096, |txn, t| {
             let lm = self.lm("expiring entries");
-            let mut due: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-            let mut more = false;
-            for item in t.atime.iter(txn).map_err(&lm)? {
-                let (k, v) = item.map_err(&lm)?;
-                let Some((atime, _)) = split_atime_key(k) else {
-                    due.push((k.to_vec(), Vec::new()));
-                    continue;
-                };
-                if atime >= cutoff_ms {
-                    break;
-                }
-                if due.len() == max {
-                    more = true;
-                    break;
-                }
-                due.push((k.to_vec(), v.to_vec()));
-            }
+            let (due, more) = self.due_rows(txn, now_ms, max)?;
             self.expire_examined.fetch_add(due.len() as u64, Ordering::Relaxed);
             let mut removed = 0;
             for (idx_key, stored) in &due {
                 t.atime.delete(txn, idx_key).map_err(&lm)?;
-                let Some((atime, seq)) = split_atime_key(idx_key) else { continue };
+                let Some((window, atime, seq)) = split_atime_key(idx_key) else { continue };
                 let header = match t.entries.get(txn, stored).map_err(&lm)? {
                     Some(bytes) => record::decode_header(bytes).ok(),
                     None => None,
@@ -534,8 +654,10 @@ impl Store {
                 // replaced entry just goes away). Its exact atime decides: it
                 // expires, or it was used since it was indexed and its row
                 // moves forward to its atime.
-                let Some(h) = header.filter(|h| h.indexed_ms == atime && h.seq == seq) else { continue };
-                if h.atime_ms < cutoff_ms {
+                let Some(h) = header.filter(|h| h.indexed_ms == atime && h.seq == seq && h.window_ms == window) else {
+                    continue;
+                };
+                if h.atime_ms < now_ms.saturating_sub(h.window_ms) {
                     t.entries.delete(txn, stored).map_err(&lm)?;
                     t.order.delete(txn, &seq_key(seq)).map_err(&lm)?;
                     removed += 1;
@@ -543,45 +665,55 @@ impl Store {
                     let mut rec = t.entries.get(txn, stored).map_err(&lm)?.map(<[u8]>::to_vec).unwrap_or_default();
                     record::rewrite_header(&mut rec, &Header { indexed_ms: h.atime_ms, ..h });
                     t.entries.put(txn, stored, &rec).map_err(&lm)?;
-                    t.atime.put(txn, &atime_key(h.atime_ms, seq), stored).map_err(&lm)?;
+                    t.atime.put(txn, &atime_key(window, h.atime_ms, seq), stored).map_err(&lm)?;
                 }
             }
             Ok((removed, more))
         })
     }
 
-    /// Removes the entries not used within `window`, `EXPIRE_BATCH` per
-    /// write transaction, and stops after the batch in progress once
-    /// `deadline` has passed. Returns (removed, interrupted). When nothing is
-    /// due it costs one lookup of the oldest atime.
-    pub(crate) fn expire_window(
+    /// Removes the entries not used within their own windows,
+    /// `EXPIRE_BATCH` per write transaction. Stops after the batch in
+    /// progress once `deadline` has passed, or once the last handle of this
+    /// directory is gone (a sweep never keeps a closed directory busy).
+    /// Returns (removed, interrupted). When nothing is due it costs one
+    /// lookup per distinct window.
+    pub(crate) fn expire_due(
         &self,
         durability: Durability,
-        window: std::time::Duration,
         deadline: Option<std::time::Instant>,
     ) -> Result<(usize, bool)> {
-        let cutoff = crate::clock::cutoff(window);
+        let now = crate::clock::now_ms();
         let mut removed = 0;
-        if !self.any_due(cutoff)? {
+        if !self.any_due(now)? {
             return Ok((0, false));
         }
         loop {
-            let (n, more) = self.expire_batch(durability, cutoff, EXPIRE_BATCH)?;
+            let (n, more) = self.expire_batch(durability, now, EXPIRE_BATCH)?;
             removed += n;
             if !more {
                 return Ok((removed, false));
             }
-            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) || self.users.load(Ordering::Acquire) == 0 {
                 return Ok((removed, true));
             }
         }
     }
 
-    /// Whether any entry is due: one lookup of the oldest atime.
-    pub(crate) fn any_due(&self, cutoff_ms: u64) -> Result<bool> {
-        self.read(|txn, t| {
-            let first = t.atime.first(txn).map_err(self.lm("reading the atime index"))?;
-            Ok(first.and_then(|(k, _)| split_atime_key(k)).is_some_and(|(a, _)| a < cutoff_ms))
+    /// Whether any entry is due at `now_ms`: one lookup per distinct window.
+    pub(crate) fn any_due(&self, now_ms: u64) -> Result<bool> {
+        self.read(|txn, _| {
+            let mut window = 0u64;
+            while let Some((w, first_atime, _, _)) = self.first_row_from_window(txn, window)? {
+                if first_atime < now_ms.saturating_sub(w) {
+                    return Ok(true);
+                }
+                match w.checked_add(1) {
+                    Some(next) => window = next,
+                    None => break,
+                }
+            }
+            Ok(false)
         })
     }
 
@@ -609,21 +741,33 @@ impl Store {
 
     /// Bytes the data file takes on disk.
     pub(crate) fn disk_bytes(&self) -> u64 {
+        if self.forked() {
+            return 0;
+        }
         self.env.real_disk_size().unwrap_or(0)
     }
 
     /// LMDB's last committed transaction id: changes whenever anyone, in any
     /// process, commits a write. Reads the meta page, no lock.
-    pub(crate) fn last_txn_id(&self) -> usize {
-        self.with_gate(|| self.env.info().last_txn_id)
+    pub(crate) fn last_txn_id(&self) -> Result<usize> {
+        self.with_gate(|| Ok(self.env.info().last_txn_id))
     }
 }
 
 impl Drop for Store {
     fn drop(&mut self) {
+        if self.forked() {
+            // A fork child: the maintenance thread does not exist here (its
+            // join would fail), and closing the inherited environment is not
+            // allowed. Leak it; the parent's environment is untouched.
+            env::unregister(self.id);
+            return;
+        }
         self.maintenance.stop();
         env::unregister(self.id);
         debug!(path = %self.path.display(), "closing LMDB environment");
+        // SAFETY: dropped once, here, and never used again.
+        unsafe { ManuallyDrop::drop(&mut self.env) };
     }
 }
 

@@ -40,7 +40,8 @@ impl Point {
         self.x * k
     }
 
-    #[persist_cache]
+    // `&mut self` must be ignored: on a hit the body (and its change) does not run.
+    #[persist_cache(ignore(self))]
     fn by_mut(&mut self) -> i32 {
         self.x += 1;
         self.x
