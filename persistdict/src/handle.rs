@@ -295,6 +295,8 @@ impl Handle {
             let id = txn.id();
             Ok((self.store.remove_in(txn, &lookup)?, id))
         })?;
+        #[cfg(test)]
+        tests::after_commit_hook();
         // A remove of an absent key wrote nothing: no commit to account for.
         if removed {
             self.after_write(txn_id, encoded, None);
@@ -400,5 +402,49 @@ impl Drop for Handle {
             self.store.maintenance.unregister(self.id);
         }
         self.store.users.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    thread_local! {
+        static AFTER_COMMIT: RefCell<Option<Box<dyn FnOnce()>>> = const { RefCell::new(None) };
+    }
+
+    /// Runs the hook set by a test, between a write's commit and the front
+    /// cache's update: the window another writer's commit can fall into.
+    pub(super) fn after_commit_hook() {
+        if let Some(f) = AFTER_COMMIT.with(|h| h.borrow_mut().take()) {
+            f();
+        }
+    }
+
+    fn types() -> Types {
+        Types::of::<u32, u32>(true, true)
+    }
+
+    /// Issue 10, item 1: a remove that finds nothing commits nothing, and
+    /// LMDB gives the next writer's commit the id this transaction had.
+    /// Taking that id for our own commit marked the front cache current at
+    /// the other writer's commit, and it kept serving the overwritten value.
+    #[test]
+    fn item01_an_empty_remove_never_makes_the_lru_serve_an_overwritten_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || Arc::new(Handle::open(Options::new(dir.path())).unwrap());
+        let (a, b) = (open(), open());
+        let t = types();
+        let decode = |v: &[u8]| Ok(v.to_vec());
+        a.put(b"k", b"old", &t).unwrap();
+        assert_eq!(a.get(b"k", &t, decode).unwrap().as_deref(), Some(&b"old"[..]));
+        assert_eq!(a.get(b"k", &t, decode).unwrap().as_deref(), Some(&b"old"[..]), "served from the LRU");
+        // Another writer commits right after A's empty remove "committed".
+        let b2 = b.clone();
+        AFTER_COMMIT.with(|h| *h.borrow_mut() = Some(Box::new(move || drop(b2.put(b"k", b"new", &types())))));
+        assert!(!a.remove(b"missing").unwrap());
+        assert_eq!(a.get(b"k", &t, decode).unwrap().as_deref(), Some(&b"new"[..]));
     }
 }
