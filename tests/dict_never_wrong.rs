@@ -201,3 +201,54 @@ fn item08_an_entry_keeps_the_window_of_its_last_writer_across_reopen() {
     assert_eq!(none.expire().unwrap(), 1);
     assert_eq!(none.keys().unwrap().collect::<Result<Vec<_>, _>>().unwrap(), [2]);
 }
+
+/// The two meta pages LMDB writes when it creates a file, before any
+/// commit (transaction id 0 in both).
+fn uncommitted_data_file() -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    // SAFETY: a directory of our own.
+    let env = unsafe { heed::EnvOpenOptions::new().open(dir.path()).unwrap() };
+    env.prepare_for_closing().wait();
+    std::fs::read(dir.path().join("data.mdb")).unwrap()
+}
+
+/// Issue 10, item 17: LMDB writes a new file's meta pages without a sync
+/// until the first commit; a power loss in between left short, zeroed or
+/// torn meta pages, and every later open failed with "move the directory
+/// aside". A directory in which no commit ever completed now opens as new
+/// (the torn file is kept aside), and new databases are created whole in a
+/// temporary directory and linked into place.
+#[test]
+fn item17_a_directory_whose_first_commit_never_completed_opens_as_new() {
+    let metas = uncommitted_data_file();
+    assert_eq!(metas.len(), 8192);
+    let torn_states: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("one zeroed page", vec![0; 4096]),
+        ("two zeroed pages", vec![0; 8192]),
+        ("both metas, never committed", metas.clone()),
+        ("second meta torn", metas[..5000].to_vec()),
+        ("first meta zeroed", [vec![0; 4096], metas[4096..].to_vec()].concat()),
+        ("garbage", (0..8192u32).map(|i| (i * 7919 % 251) as u8).collect()),
+    ];
+    for (what, bytes) in torn_states {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("data.mdb"), &bytes).unwrap();
+        let d: PersistDict<u32, u32> = PersistDict::open(dir.path()).unwrap_or_else(|e| panic!("{what}: {e}"));
+        d.insert(&1, &1).unwrap();
+        assert_eq!(d.get(&1).unwrap(), Some(1), "{what}");
+        drop(d);
+        let aside = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("data.mdb.torn-"))
+            .count();
+        assert_eq!(aside, 1, "{what}: the torn file is kept aside");
+        assert_eq!(PersistDict::<u32, u32>::open(dir.path()).unwrap().get(&1).unwrap(), Some(1), "{what}");
+    }
+    // No temporary creation directory is left behind.
+    let dir = tempfile::tempdir().unwrap();
+    drop(PersistDict::<u32, u32>::open(dir.path()).unwrap());
+    let names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(names.iter().all(|n| n == "data.mdb" || n == "lock.mdb"), "{names:?}");
+}

@@ -94,3 +94,37 @@ fn a_lock_file_left_by_a_killed_process_is_harmless() {
     d.insert(&u64::MAX, &vec![1]).unwrap();
     assert!(d.check_integrity().unwrap().is_clean());
 }
+
+/// Issue 10, item 10: bincode allocates the length a string claims before
+/// it reads the bytes, so 2,000,000,000 stored as a `u64` and read back as a
+/// `String` allocated 2 GB; under `ulimit -v` that aborts the process. The
+/// claim is now bounded by the bytes given. Runs in a child process under a
+/// 1 GiB address-space limit.
+#[test]
+fn item10_a_claimed_length_cannot_make_decoding_abort_the_process() {
+    use persistdict::codec::{Bincode, Codec};
+    const CHILD: &str = "PERSISTDICT_ITEM10_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let limit = libc::rlimit { rlim_cur: 1 << 30, rlim_max: 1 << 30 };
+        // SAFETY: setrlimit with a valid struct.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) }, 0);
+        let bytes = Bincode.encode(&2_000_000_000u64).unwrap();
+        assert!(Bincode.decode::<String>(&bytes).is_err());
+        assert!(Bincode.decode::<Vec<u8>>(&bytes).is_err());
+        let bytes = Bincode.encode(&(u64::MAX / 2)).unwrap();
+        assert!(Bincode.decode::<String>(&bytes).is_err());
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "item10_a_claimed_length_cannot_make_decoding_abort_the_process", "--test-threads=1"])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "child: {:?}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

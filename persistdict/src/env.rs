@@ -83,6 +83,7 @@ pub(crate) fn open_shared(path: &Path, opts: &EnvOptions) -> Result<(Arc<Store>,
                 true
             }
             None => {
+                prepare_files(&canonical, opts)?;
                 check_data_file(&canonical)?;
                 match open_env(&canonical, opts)? {
                     Some(env) => {
@@ -123,6 +124,126 @@ pub(crate) fn unregister(id: FileId) {
     if registry.get(&id).is_some_and(|w| w.strong_count() == 0) {
         registry.remove(&id);
     }
+}
+
+/// Size of LMDB's lock file for `MAX_READERS` reader slots: a 192-byte
+/// header and one 64-byte slot per reader after the first (mdb.c,
+/// `mdb_env_setup_locks`), rounded up to a page.
+const LOCK_FILE_LEN: u64 = (MAX_READERS as u64 - 1) * 64 + 192 + 4096;
+
+/// Gets the directory's files ready before LMDB maps them.
+///
+/// - `lock.mdb` gets its blocks allocated: LMDB creates it sparse and
+///   writes it through a memory map, so on a full disk the first write would
+///   be a SIGBUS; here it is [`Error::DiskFull`].
+/// - A new database is created whole in a temporary directory beside it,
+///   its first commit synced, then linked into place: a `data.mdb` in the
+///   directory always holds a completed commit, so a power loss during the
+///   first `open` cannot leave torn meta pages behind. A `data.mdb` in which
+///   no commit ever completed (left by an earlier version that created it in
+///   place) holds nothing: it is moved aside and the database created anew.
+fn prepare_files(dir: &Path, opts: &EnvOptions) -> Result<()> {
+    let data = dir.join("data.mdb");
+    match fs::metadata(&data) {
+        Ok(_) if never_committed(&data) => {
+            let aside = dir.join(format!("data.mdb.torn-{}", crate::clock::now_ms()));
+            tracing::warn!(path = %data.display(), aside = %aside.display(),
+                "data.mdb holds no completed commit (a crash during its creation); creating the database anew");
+            fs::rename(&data, &aside).map_err(|e| Error::io(&data, "moving a torn data.mdb aside", e))?;
+            create_fresh(dir, opts)?;
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_fresh(dir, opts)?,
+        Err(e) => return Err(Error::io(&data, "reading data.mdb's metadata", e)),
+    }
+    preallocate_lock(dir)
+}
+
+/// Allocates `lock.mdb`'s blocks (see [`prepare_files`]).
+fn preallocate_lock(dir: &Path) -> Result<()> {
+    let lock = dir.join("lock.mdb");
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock)
+        .map_err(|e| Error::io_or_full(&lock, "creating lock.mdb", e))?;
+    if file.metadata().map_err(|e| Error::io(&lock, "reading lock.mdb's size", e))?.len() < LOCK_FILE_LEN {
+        crate::platform::preallocate(&file, LOCK_FILE_LEN)
+            .map_err(|e| Error::io_or_full(&lock, "allocating lock.mdb", e))?;
+    }
+    Ok(())
+}
+
+/// Creates the database in a temporary directory beside `dir`, with its
+/// tables and one synced commit, and links its `data.mdb` into `dir`
+/// (another process that got there first wins; its file is as good).
+fn create_fresh(dir: &Path, opts: &EnvOptions) -> Result<()> {
+    let tmp = dir.join(format!(".creating-{}-{}", std::process::id(), crate::clock::now_ms()));
+    let result = create_in(&tmp, opts).and_then(|()| {
+        let data = dir.join("data.mdb");
+        match fs::hard_link(tmp.join("data.mdb"), &data) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(Error::io_or_full(&data, "linking the new data.mdb into place", e)),
+        }
+    });
+    let _ = fs::remove_dir_all(&tmp);
+    result?;
+    // The link is durable once the directory is synced.
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+fn create_in(tmp: &Path, opts: &EnvOptions) -> Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.mode(0o700);
+    builder.create(tmp).map_err(|e| Error::io_or_full(tmp, "creating a temporary directory", e))?;
+    preallocate_lock(tmp)?;
+    let mut options = EnvOpenOptions::new().read_txn_without_tls();
+    options.map_size(round_to_page(opts.map_size.max(MIN_MAP_SIZE))).max_readers(MAX_READERS).max_dbs(MAX_DBS);
+    // SAFETY: a directory of our own, just created: nothing else maps it.
+    let env = unsafe { options.open(tmp) }.map_err(|e| Error::lmdb(tmp, "creating the environment", e))?;
+    type B = heed::types::Bytes;
+    let result = env.write_txn().and_then(|wtxn| {
+        env.create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
+            opener.database_options().types::<B, B>().create(wtxn)?;
+            for name in crate::store::TABLE_NAMES {
+                opener.database_options().types::<B, B>().name(name).create(wtxn)?;
+            }
+            Ok(heed::CommitOrAbort::<(), ()>::Commit(()))
+        })
+    });
+    env.prepare_for_closing().wait();
+    result.map(drop).map_err(|e| Error::lmdb(tmp, "creating the tables", e))
+}
+
+/// Whether `data.mdb` is debris of a creation that never completed a
+/// commit: at most a few pages long, and no meta page with the LMDB magic
+/// and a transaction id past 0. A database that ever committed has grown
+/// past its two meta pages or holds a meta page with txnid >= 1, and is
+/// never touched here.
+fn never_committed(data: &Path) -> bool {
+    const MAGIC: u32 = 0xBEEF_C0DE;
+    let Ok(bytes) = fs::read(data).map(|b| b.into_iter().take(4 * 65536 + 1).collect::<Vec<u8>>()) else {
+        return false;
+    };
+    let psize = bytes.get(40..44).map_or(4096, |s| u32::from_le_bytes(s.try_into().expect("4"))) as usize;
+    let psize = if (512..=65536).contains(&psize) && psize.is_power_of_two() { psize } else { 4096 };
+    if bytes.len() > 2 * psize {
+        return false;
+    }
+    let committed = |at: usize| {
+        let m = bytes.get(at..at + 160);
+        m.is_some_and(|m| {
+            u32::from_le_bytes(m[16..20].try_into().expect("4")) == MAGIC
+                && u64::from_le_bytes(m[144..152].try_into().expect("8")) >= 1
+        })
+    };
+    !committed(0) && !committed(psize)
 }
 
 fn prepare_dir(path: &Path, mode: u32) -> Result<()> {

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 /// A boxed, thread-safe error, as codecs return it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// Below this much free space, an EIO from LMDB is taken for a full disk.
+const FULL_BELOW: u64 = 64 << 20;
+
 /// The result type of every fallible persistdict operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -152,6 +155,22 @@ pub enum Error {
         requested: String,
     },
 
+    /// `check_integrity` found the data file's B-tree structure damaged
+    /// (LMDB has no page checksums: a process reading such a page through
+    /// LMDB may crash, so nothing was read through LMDB).
+    #[error(
+        "{path}: data.mdb is damaged{}: {reason}; reading it through LMDB could crash the process: stop using this directory, copy what you need with a fresh build of it elsewhere, then move it aside",
+        page.map(|p| format!(" at page {p}")).unwrap_or_default()
+    )]
+    CorruptFile {
+        /// The directory.
+        path: PathBuf,
+        /// The page where the damage was found, when known.
+        page: Option<u64>,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// The filesystem holding the database is full.
     #[error(
         "{path}: {action} failed: the filesystem is full ({available} bytes free); free some space (or set a size budget) and try again; nothing stored was lost"
@@ -201,8 +220,35 @@ impl Error {
         Error::Io { path: path.to_path_buf(), action, source }
     }
 
+    /// An LMDB error; an I/O error that means "no space left" (LMDB reports
+    /// a short write as EIO) on a filesystem that is in fact nearly full
+    /// becomes [`Error::DiskFull`], which says how much is free.
     pub(crate) fn lmdb(path: &std::path::Path, action: &'static str, source: heed::Error) -> Self {
+        if let heed::Error::Io(io) = &source
+            && let Some(full) = Self::disk_full(path, action, io)
+        {
+            return full;
+        }
         Error::Lmdb { path: path.to_path_buf(), action, source }
+    }
+
+    /// An I/O error on a file of the database; [`Error::DiskFull`] when it
+    /// means the filesystem is full.
+    pub(crate) fn io_or_full(path: &std::path::Path, action: &'static str, source: std::io::Error) -> Self {
+        Self::disk_full(path, action, &source).unwrap_or_else(|| Error::io(path, action, source))
+    }
+
+    fn disk_full(path: &std::path::Path, action: &'static str, io: &std::io::Error) -> Option<Self> {
+        if !crate::platform::is_no_space(io) {
+            return None;
+        }
+        let available = crate::platform::available_bytes(path)?;
+        // EIO on a filesystem with room left is a real I/O error.
+        (io.kind() == std::io::ErrorKind::StorageFull || available < FULL_BELOW).then(|| Error::DiskFull {
+            path: path.to_path_buf(),
+            action,
+            available,
+        })
     }
 }
 

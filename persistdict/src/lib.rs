@@ -83,6 +83,8 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(unix)]
+mod btree_check;
 mod builder;
 mod canonical;
 mod clock;
@@ -101,6 +103,7 @@ mod maintenance;
 mod memo;
 mod memo_store;
 mod meta;
+mod platform;
 mod record;
 mod stats;
 mod store;

@@ -193,6 +193,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 writeln!(out, "{}", big_result(i).len())?;
             }
         }
+        "fill-values" => {
+            // Inserts 64 KiB values until a write fails; the error goes to stderr.
+            let d: PersistDict<u64, Vec<u8>> = PersistDict::open(path)?;
+            for i in 0..10_000u64 {
+                d.insert(&(i + 1_000), &vec![i as u8; 64 << 10])?;
+            }
+        }
+        "integrity" => {
+            // Exit 3: open failed; 0: clean; 1: problems reported; 2: an error.
+            let d: PersistDict<u64, String> =
+                match PersistDict::builder(path).maintenance(Maintenance::Disabled).lru_capacity(0).open() {
+                    Ok(d) => d,
+                    Err(_) => std::process::exit(3),
+                };
+            writeln!(out, "opened")?;
+            out.flush()?;
+            std::process::exit(match d.check_integrity() {
+                Ok(r) if r.is_clean() => 0,
+                Ok(_) => 1,
+                Err(_) => 2,
+            });
+        }
+        "memo-once" => {
+            // SAFETY: single-threaded so far.
+            unsafe { std::env::set_var("PERSISTDICT_DIR", path) };
+            writeln!(out, "{}", big_result(args[3].parse()?).len())?;
+        }
         other => return Err(format!("unknown command {other}").into()),
     }
     Ok(())

@@ -1,0 +1,85 @@
+//! What differs between operating systems, in one place, one `cfg` per
+//! platform: preallocating a file and asking how much space is free.
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+
+/// Allocates the blocks of `file` up to `len` bytes, so that writing them
+/// later (LMDB writes its lock file through a memory map) cannot fail for
+/// lack of space: with a sparse file, a full disk is a SIGBUS at the first
+/// write through the map instead of an error here.
+#[cfg(target_os = "linux")]
+pub(crate) fn preallocate(file: &File, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let len = libc::off_t::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: a valid open descriptor; posix_fallocate returns the error
+    // number instead of setting errno.
+    match unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) } {
+        0 => Ok(()),
+        // Filesystems without fallocate support (EOPNOTSUPP) fall back to
+        // writing zeros.
+        libc::EOPNOTSUPP | libc::EINVAL => write_zeros(file, len as u64),
+        e => Err(io::Error::from_raw_os_error(e)),
+    }
+}
+
+/// See the Linux version; elsewhere the blocks are written with zeros.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn preallocate(file: &File, len: u64) -> io::Result<()> {
+    write_zeros(file, len)
+}
+
+/// Writes zeros over `[current length, len)` and syncs.
+fn write_zeros(file: &File, len: u64) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    let have = file.metadata()?.len();
+    if have >= len {
+        return Ok(());
+    }
+    let mut f = file;
+    f.seek(SeekFrom::Start(have))?;
+    let zeros = vec![0u8; 64 << 10];
+    let mut left = len - have;
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        f.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    f.sync_all()
+}
+
+/// Bytes available to this user on the filesystem holding `path`, if known.
+#[cfg(unix)]
+pub(crate) fn available_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs fills the struct we own; the path is a valid C string.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
+/// See the Unix version: unknown elsewhere.
+#[cfg(not(unix))]
+pub(crate) fn available_bytes(_path: &Path) -> Option<u64> {
+    None
+}
+
+/// Whether an I/O error means "no space left" (LMDB turns a short write
+/// into EIO, so EIO counts when the filesystem is in fact nearly full).
+pub(crate) fn is_no_space(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(libc_eio())
+}
+
+#[cfg(unix)]
+fn libc_eio() -> i32 {
+    libc::EIO
+}
+
+#[cfg(not(unix))]
+fn libc_eio() -> i32 {
+    5
+}
