@@ -102,7 +102,7 @@ fn main() {
         // Half the trials hit a page of the B-trees' range with garbage, half
         // overwrite a few random bytes anywhere past the meta pages.
         let page = 2 + (rng.next() as usize % (pages - 2));
-        if rng.next() % 2 == 0 {
+        if rng.next().is_multiple_of(2) {
             for b in &mut bytes[page * 4096..(page + 1) * 4096] {
                 *b = rng.next() as u8;
             }

@@ -8,8 +8,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// An 8 MiB tmpfs, unmounted on drop.
-struct Tmpfs(PathBuf, tempfile::TempDir);
+/// An 8 MiB tmpfs, unmounted on drop (the temporary directory holding the
+/// mount point goes after it).
+struct Tmpfs(PathBuf, #[allow(dead_code)] tempfile::TempDir);
 
 impl Tmpfs {
     fn mount() -> Option<Tmpfs> {

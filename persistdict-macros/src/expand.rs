@@ -105,7 +105,10 @@ fn expand(opts: &Options, f: &CachedFn) -> TokenStream {
         // One of the two probes is used, the other not.
         #[allow(unused_imports)]
         use #private::{PlainProbe as _, ResultProbe as _};
-        (&&#private::KindProbe::<#ret>::new()).kind()
+        // The double borrow is the probe (autoref specialization).
+        #[allow(clippy::needless_borrow)]
+        let __persistdict_kind = (&&#private::KindProbe::<#ret>::new()).kind();
+        __persistdict_kind
     }};
     // The whole call is spanned at the return type: rustc reports an
     // unsatisfied bound of the call at the call expression.

@@ -267,10 +267,10 @@ fn count_placeholder(out: &mut Vec<u8>) -> usize {
 
 /// Overwrites the placeholder at `pos` (from [`count_placeholder`]) with `count`.
 fn patch_count(out: &mut [u8], pos: usize, count: u64) {
-    if let Some(slot) = out.get_mut(pos..pos.saturating_add(8)) {
-        if slot.len() == 8 {
-            slot.copy_from_slice(&count.to_le_bytes());
-        }
+    if let Some(slot) = out.get_mut(pos..pos.saturating_add(8))
+        && slot.len() == 8
+    {
+        slot.copy_from_slice(&count.to_le_bytes());
     }
 }
 

@@ -810,6 +810,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_borrow)]
     fn the_result_probe_sees_through_aliases() {
         type R = std::result::Result<u32, std::fmt::Error>;
         fn is_result<K: 'static>(_: K) -> bool {

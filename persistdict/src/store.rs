@@ -49,6 +49,9 @@ pub(crate) const EXPIRE_BATCH: usize = 1000;
 /// The named tables, sorted; see the module docs.
 pub(crate) const TABLE_NAMES: [&str; 3] = ["persistdict.atime", "persistdict.meta", "persistdict.order"];
 
+/// An index row: its key and its value (a stored key), copied out.
+type IndexRow = (Vec<u8>, Vec<u8>);
+
 /// A range of raw keys, as LMDB range operations take it.
 type KeyRange<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
 
@@ -606,20 +609,16 @@ impl Store {
 
     /// The first atime-index row of the first window at or after `window`
     /// (windows below `record::NEVER` only): one B-tree lookup.
-    fn first_row_from_window(
-        &self,
-        txn: &heed::RoTxn<'_>,
-        window: u64,
-    ) -> Result<Option<(u64, u64, Vec<u8>, Vec<u8>)>> {
+    fn first_row_from_window(&self, txn: &heed::RoTxn<'_>, window: u64) -> Result<Option<(u64, u64)>> {
         let lm = self.lm("reading the atime index");
         let start = atime_key(window, 0, 0);
         let mut range = self.t.atime.range(txn, &(Bound::Included(&start[..]), Bound::Unbounded)).map_err(&lm)?;
         loop {
             let Some(item) = range.next() else { return Ok(None) };
-            let (k, v) = item.map_err(&lm)?;
+            let (k, _) = item.map_err(&lm)?;
             match split_atime_key(k) {
                 Some((w, _, _)) if w == record::NEVER => return Ok(None),
-                Some((w, a, _)) => return Ok(Some((w, a, k.to_vec(), v.to_vec()))),
+                Some((w, a, _)) => return Ok(Some((w, a))),
                 // A malformed row: skipped here, removed by check_integrity().
                 None => continue,
             }
@@ -629,11 +628,11 @@ impl Store {
     /// The atime-index rows that are due at `now_ms`, window by window, at
     /// most `max` (plus whether more are due). Each window's due range is
     /// found by one seek, so the cost is the number of windows plus what is due.
-    fn due_rows(&self, txn: &heed::RoTxn<'_>, now_ms: u64, max: usize) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, bool)> {
+    fn due_rows(&self, txn: &heed::RoTxn<'_>, now_ms: u64, max: usize) -> Result<(Vec<IndexRow>, bool)> {
         let lm = self.lm("reading the atime index");
         let mut due = Vec::new();
         let mut window = 0u64;
-        while let Some((w, first_atime, _, _)) = self.first_row_from_window(txn, window)? {
+        while let Some((w, first_atime)) = self.first_row_from_window(txn, window)? {
             let cutoff = now_ms.saturating_sub(w);
             if first_atime < cutoff {
                 let (from, to) = (atime_key(w, 0, 0), atime_key(w, cutoff, 0));
@@ -724,7 +723,7 @@ impl Store {
     pub(crate) fn any_due(&self, now_ms: u64) -> Result<bool> {
         self.read(|txn, _| {
             let mut window = 0u64;
-            while let Some((w, first_atime, _, _)) = self.first_row_from_window(txn, window)? {
+            while let Some((w, first_atime)) = self.first_row_from_window(txn, window)? {
                 if first_atime < now_ms.saturating_sub(w) {
                     return Ok(true);
                 }
