@@ -71,13 +71,13 @@ where
     /// reads and no LMDB cursor (LMDB has no page checksums, and its cursors
     /// crash on a damaged page): page headers, node offsets and sizes, key
     /// order, overflow runs, tree depth and counts, and that every page is
-    /// used once or free. A damaged structure is [`Error::CorruptFile`] with
+    /// used once or free. A damaged structure is [`Error::CorruptFile`](crate::Error::CorruptFile) with
     /// the page number, before LMDB touches it. What stays uncheckable: value
     /// bytes (each record's own CRC catches those when it is read), and a
     /// corruption that leaves a structurally valid tree.
     ///
     /// # Errors
-    /// [`Error::CorruptFile`] for a damaged B-tree (nothing is read through
+    /// [`Error::CorruptFile`](crate::Error::CorruptFile) for a damaged B-tree (nothing is read through
     /// LMDB then), or a storage error (nothing is repaired then).
     ///
     /// # Example
