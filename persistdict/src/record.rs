@@ -69,8 +69,6 @@ pub(crate) enum RecordError {
     HeaderChecksum,
     BodyChecksum,
     BadKeyLength,
-    /// LMDB handed out a value outside the used part of its map (a damaged page).
-    OutsideMap,
 }
 
 impl std::fmt::Display for RecordError {
@@ -81,9 +79,6 @@ impl std::fmt::Display for RecordError {
             RecordError::HeaderChecksum => f.write_str("header checksum mismatch"),
             RecordError::BodyChecksum => f.write_str("value checksum mismatch"),
             RecordError::BadKeyLength => f.write_str("full-key length runs past the record"),
-            RecordError::OutsideMap => {
-                f.write_str("LMDB points past the used part of the file (a damaged page); run check_integrity()")
-            }
         }
     }
 }

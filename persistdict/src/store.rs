@@ -94,8 +94,6 @@ pub(crate) struct Store {
     /// The fork generation the environment was opened in (LMDB forbids
     /// use after fork; see `fork.rs`).
     pub fork_generation: u64,
-    /// LMDB's page size, for [`Store::check_slice`].
-    page_size: usize,
     /// Open handles (background threads are not users): at zero the store
     /// is closing and the registry no longer hands it out.
     pub users: AtomicUsize,
@@ -202,9 +200,7 @@ impl Store {
         let limit = init_meta(&path, meta_db, &mut wtxn, opts.key_size_limit)?;
         wtxn.commit().map_err(lm("recording the format version"))?;
         let _ = env.clear_stale_readers();
-        let page_size = env.unnamed_database_stat().page_size as usize;
         Ok(Store {
-            page_size,
             env: ManuallyDrop::new(env),
             t: Tables { entries, order, atime, meta: meta_db },
             id,
@@ -387,27 +383,11 @@ impl Store {
         let Some(bytes) = self.t.entries.get(txn, lookup.stored()).map_err(self.lm("reading an entry"))? else {
             return Ok(None);
         };
-        self.check_slice(bytes).map_err(|e| self.corrupt(lookup.encoded, e))?;
         let rec = record::decode(bytes).map_err(|e| self.corrupt(lookup.encoded, e))?;
         if !lookup.matches(rec.full_key) {
             return Ok(None);
         }
         visit(rec.value, rec.header).map(Some)
-    }
-
-    /// Checks, before anything reads it, that a value LMDB handed out lies
-    /// inside the used part of the map: a damaged node can claim a value
-    /// that runs past the end of the file, and touching that is a SIGBUS.
-    pub(crate) fn check_slice(&self, bytes: &[u8]) -> std::result::Result<(), record::RecordError> {
-        let info = self.env.info();
-        let base = info.map_addr as usize;
-        let used = info.last_page_number.saturating_add(1).saturating_mul(self.page_size);
-        let start = bytes.as_ptr() as usize;
-        let end = start.saturating_add(bytes.len());
-        if start < base || end > base.saturating_add(used) {
-            return Err(record::RecordError::OutsideMap);
-        }
-        Ok(())
     }
 
     /// What lies under `lookup`'s LMDB key inside a write transaction.
