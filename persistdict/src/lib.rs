@@ -39,18 +39,24 @@
 //! # }
 //! ```
 //!
-//! The key is the SHA-256 of the bincode-encoded arguments in a namespace per
-//! function (its path, signature and body); `Result` caches only `Ok`; any
-//! cache failure means "compute and warn". See the README for every option
-//! and the companion item `<fn>_cache(args)`.
+//! The key is the SHA-256 of the arguments (in a canonical encoding: equal
+//! maps and sets give equal keys) in a namespace per function: its path,
+//! signature and body, its enclosing items and the concrete values of all
+//! its generic parameters and its `impl` block's. `Result` caches only `Ok`,
+//! however it is spelled; a stored result whose type changed shape is
+//! recomputed, never decoded into the new type; any cache failure means
+//! "compute and warn". See the README for every option and the companion
+//! item `<fn>_cache(args)`.
 //!
 //! ## Lifecycle of an entry
 //!
 //! Each entry records its ctime (first insert, kept on overwrite) and atime
 //! (last read or write, refreshed at a bounded granularity so reads stay
-//! read-only transactions), see [`PersistDict::metadata`]. With an expiry
-//! window, entries not used for that long are removed by maintenance (see
-//! [`Maintenance`]) and by [`PersistDict::expire`], at a cost proportional to
+//! read-only transactions), see [`PersistDict::metadata`]. Expiry is per
+//! entry: an entry written by a handle with an expiry window expires when it
+//! has not been used for that long, whoever else opens the directory; one
+//! written without a window never expires. Maintenance (see [`Maintenance`])
+//! and [`PersistDict::expire`] remove what is due, at a cost proportional to
 //! what expires. [`PersistDict::check_integrity`] verifies and repairs.
 //!
 //! ```
@@ -75,11 +81,17 @@
 //! ## Safety of the files
 //!
 //! Every record carries checksums: a value whose bytes changed on disk is an
-//! [`Error::Corrupt`], never a wrong value. The LMDB header and file length
-//! are checked before the file is mapped. LMDB itself has no page
-//! checksums, though: a file corrupted deep inside its B-tree can still crash
-//! the process that maps it. New directories are therefore created
-//! owner-only (0700); do not point persistdict at files others can write.
+//! [`Error::Corrupt`], never a wrong value. Every record also carries a
+//! fingerprint of the serde shape of the key and value types it was written
+//! with: bincode is not self-describing, so reading it through other types
+//! is [`Error::TypeMismatch`] rather than a wrong value. The LMDB header and
+//! file length are checked before the file is mapped. LMDB itself has no
+//! page checksums, though: a file corrupted deep inside its B-tree can still
+//! crash the process that reads it ([`PersistDict::check_integrity`] walks
+//! the file itself first and reports the damaged page instead). New
+//! directories are therefore created owner-only (0700); do not point
+//! persistdict at files others can write. A handle inherited through
+//! `fork()` answers [`Error::OpenedBeforeFork`]: open databases after forking.
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
