@@ -216,6 +216,11 @@ fn config_tokens(opts: &Options, f: &CachedFn, private: &TokenStream) -> TokenSt
             quote!(::core::concat!(::core::module_path!(), #tail))
         }
     };
+    // Spanned at the function's name: the wrapper and its companion expand
+    // to the same place.
+    let location = quote_spanned! {sig.ident.span()=>
+        ::core::concat!(::core::file!(), ":", ::core::line!(), ":", ::core::column!())
+    };
     quote! {
         #private::MemoConfig {
             db: #db,
@@ -224,6 +229,8 @@ fn config_tokens(opts: &Options, f: &CachedFn, private: &TokenStream) -> TokenSt
             expire_days: #expire,
             durability: #private::Durability::#durability,
             lru_capacity: #lru,
+            module: ::core::module_path!(),
+            location: #location,
         }
     }
 }

@@ -215,13 +215,25 @@ fn big_n() -> u64 {
 
 /// Fills a persistdict and a raw heed database with `n` entries; returns
 /// the wall time between the first `old` entries and the rest.
+/// Fills both databases with `n` entries; persistdict's first `old` are
+/// written with a 1 ms expiry window (due at once: expiry is per entry), the
+/// rest with 30 days (never due during a run).
 fn fill(ours: &Path, raw_dir: &Path, n: u64, old: u64) -> SystemTime {
-    let d = dict(ours, 0, Durability::NoSync);
+    let with_window = |window: Duration| -> PersistDict<u64, Vec<u8>> {
+        PersistDict::builder(ours)
+            .expire_after(window)
+            .maintenance(Maintenance::Disabled)
+            .durability(Durability::NoSync)
+            .open()
+            .expect("open")
+    };
+    let (short, long) = (with_window(Duration::from_millis(1)), with_window(Duration::from_secs(30 * 86_400)));
     let raw = raw_open(raw_dir, Durability::NoSync);
     let mut split = SystemTime::now();
     let mut start = 0;
     while start < n {
         let end = if start < old { old } else { (start + 100_000).min(n) };
+        let d = if start < old { &short } else { &long };
         d.extend((start..end).map(|i| (i, value(i)))).expect("fill");
         let mut w = raw.0.write_txn().expect("txn");
         for i in start..end {
@@ -266,7 +278,7 @@ fn expire(c: &mut Criterion) {
     let k = n / 100;
     let pristine = tempfile::tempdir().expect("tmp");
     let raw_pristine = tempfile::tempdir().expect("tmp");
-    let split = fill(pristine.path(), raw_pristine.path(), n, k);
+    fill(pristine.path(), raw_pristine.path(), n, k);
     let copy = |from: &Path| {
         let to = tempfile::tempdir().expect("tmp");
         std::fs::copy(from.join("data.mdb"), to.path().join("data.mdb")).expect("copy");
@@ -279,9 +291,7 @@ fn expire(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let dir = copy(pristine.path());
-                let window = split.elapsed().expect("clock");
                 let d: PersistDict<u64, Vec<u8>> = PersistDict::builder(dir.path())
-                    .expire_after(window)
                     .maintenance(Maintenance::Disabled)
                     .durability(Durability::NoSync)
                     .open()

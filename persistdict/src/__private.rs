@@ -4,8 +4,7 @@
 pub use serde;
 pub use tracing;
 
-pub use crate::builder::Durability;
-pub use crate::memo_store::{
-    CacheKey, CacheValue, CallKey, Key, KeyBuilder, KindProbe, MemoConfig, MemoStore, PlainKind, PlainProbe,
-    ResultKind, ResultProbe,
-};
+pub use crate::memo::call::{KindProbe, PlainKind, PlainProbe, ResultKind, ResultProbe};
+pub use crate::memo::key::{CacheKey, CacheValue, Key, KeyBuilder};
+pub use crate::memo::store::{CallKey, MemoConfig, MemoStore};
+pub use crate::storage::store::Durability;

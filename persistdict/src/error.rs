@@ -239,10 +239,10 @@ impl Error {
     }
 
     fn disk_full(path: &std::path::Path, action: &'static str, io: &std::io::Error) -> Option<Self> {
-        if !crate::platform::is_no_space(io) {
+        if !crate::storage::platform::is_no_space(io) {
             return None;
         }
-        let available = crate::platform::available_bytes(path)?;
+        let available = crate::storage::platform::available_bytes(path)?;
         // EIO on a filesystem with room left is a real I/O error.
         (io.kind() == std::io::ErrorKind::StorageFull || available < FULL_BELOW).then(|| Error::DiskFull {
             path: path.to_path_buf(),

@@ -95,39 +95,27 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(unix)]
-mod btree_check;
-mod builder;
-mod canonical;
-mod clock;
-pub mod codec;
 mod dict;
-mod env;
 mod error;
-mod fingerprint;
-mod fork;
-mod front_cache;
-mod handle;
-mod integrity;
-mod iter;
-mod key;
-mod maintenance;
+mod lifecycle;
 mod memo;
-mod memo_store;
-mod meta;
-mod platform;
-mod record;
-mod stats;
-mod store;
+mod storage;
 
-pub use builder::{Builder, Durability, MAX_KEY_SIZE, Maintenance};
-pub use codec::{Bincode, Codec, Json};
-pub use dict::{EntryMeta, PersistDict};
+#[path = "dict/codec.rs"]
+pub mod codec;
+
+#[cfg(feature = "json")]
+pub use codec::Json;
+pub use codec::{Bincode, Codec};
+pub use dict::builder::{Builder, MAX_KEY_SIZE};
+pub use dict::persist_dict::{EntryMeta, PersistDict};
+pub use dict::stats::Stats;
 pub use error::{Error, Result};
-pub use integrity::IntegrityReport;
-pub use memo_store::{CallKey, MemoStore};
-pub use meta::FORMAT_VERSION;
-pub use stats::Stats;
+pub use lifecycle::integrity::IntegrityReport;
+pub use lifecycle::maintenance::Maintenance;
+pub use memo::store::{CallKey, MemoStore};
+pub use storage::meta::FORMAT_VERSION;
+pub use storage::store::Durability;
 
 #[doc(hidden)]
 pub mod __private;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use lru::LruCache;
 
-use crate::record::Header;
+use crate::storage::record::Header;
 
 /// A cached value and the header it was read with.
 #[derive(Clone)]

@@ -148,15 +148,19 @@ impl Codec for Bincode {
 }
 
 /// JSON through `serde_json`: larger and slower than [`Bincode`], but readable
-/// by other tools and tolerant of added optional fields.
+/// by other tools and tolerant of added optional fields. Behind the
+/// default-on `json` feature.
 ///
 /// ```
 /// use persistdict::codec::{Codec, Json};
 /// assert_eq!(&*Json.encode(&[1, 2]).unwrap(), b"[1,2]");
 /// ```
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Json;
 
+#[cfg(feature = "json")]
 impl Codec for Json {
     fn name(&self) -> &str {
         "json"
@@ -188,6 +192,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "json")]
     fn borrowed_and_owned_forms_encode_alike() {
         assert_eq!(Bincode.encode("x").unwrap(), Bincode.encode(&"x".to_string()).unwrap());
         assert_eq!(Bincode.encode(&[1u32, 2][..]).unwrap(), Bincode.encode(&vec![1u32, 2]).unwrap());
@@ -221,6 +226,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "json")]
     fn json_rejects_trailing_garbage() {
         assert!(Json.decode::<u32>(b"1 x").is_err());
     }

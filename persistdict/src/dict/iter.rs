@@ -15,9 +15,9 @@ use heed::{RoTxn, WithoutTls};
 use serde::de::DeserializeOwned;
 
 use crate::codec::Codec;
-use crate::dict::{Inner, PersistDict};
+use crate::dict::persist_dict::{Inner, PersistDict};
 use crate::error::Result;
-use crate::record;
+use crate::storage::record;
 
 const BATCH: usize = 256;
 

@@ -22,35 +22,51 @@
 //! the write transaction, so it is exact across threads and processes);
 //! `atime` lets expiry visit only what is due.
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::mem::ManuallyDrop;
 use std::ops::Bound;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{RwLock, RwLockReadGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use heed::types::Bytes;
 use heed::{Database, Env, FlagSetMode, RoTxn, RwTxn, WithoutTls};
 use tracing::{debug, warn};
 
-use crate::builder::Durability;
-use crate::env::{self, EnvOptions};
 use crate::error::{Error, Result};
-use crate::key::{Lookup, display_key};
-use crate::maintenance::EnvMaintenance;
-use crate::memo::Flights;
-use crate::meta;
-use crate::record::{self, Header};
+use crate::storage::key::{Lookup, display_key};
+use crate::storage::meta;
+use crate::storage::record::{self, Header};
+use crate::storage::registry::{self, EnvOptions};
+
+/// How much a commit waits for the disk. LMDB never corrupts the database in
+/// any of these modes on a *process* crash: a committed write is in the OS
+/// page cache as soon as `insert` returns, so a killed process loses nothing.
+/// They differ on an *operating-system* crash or power loss:
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum Durability {
+    /// Every commit is flushed (data, then meta page) before `insert`
+    /// returns: nothing acknowledged is lost. The slowest mode.
+    #[default]
+    Sync = 0,
+    /// Data pages are flushed, the meta page is not: an OS crash may roll
+    /// back the last commit(s), the database stays consistent.
+    NoMetaSync = 1,
+    /// Nothing is flushed by commits (the OS writes back on its own): an OS
+    /// crash may lose the commits of the last seconds, and with them the
+    /// consistency LMDB otherwise guarantees. Fine for a cache you can rebuild.
+    NoSync = 2,
+}
 
 pub(crate) type Db = Database<'static, Bytes, Bytes>;
-
-/// Entries removed per write transaction by an expiry sweep.
-pub(crate) const EXPIRE_BATCH: usize = 1000;
 
 /// The named tables, sorted; see the module docs.
 pub(crate) const TABLE_NAMES: [&str; 3] = ["persistdict.atime", "persistdict.meta", "persistdict.order"];
 
 /// An index row: its key and its value (a stored key), copied out.
-type IndexRow = (Vec<u8>, Vec<u8>);
+pub(crate) type IndexRow = (Vec<u8>, Vec<u8>);
 
 /// A range of raw keys, as LMDB range operations take it.
 type KeyRange<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
@@ -87,8 +103,9 @@ pub(crate) struct Store {
     pub key_size_limit: usize,
     /// Which sync flags the environment has now (a `Durability` as u8).
     durability_now: AtomicU8,
-    pub maintenance: EnvMaintenance,
-    pub flights: Flights,
+    /// Per-environment state of the layers above (maintenance, single
+    /// flight), keyed by type. Not dropped in a fork child (see `Drop`).
+    pub ext: ManuallyDrop<Extensions>,
     /// Index entries examined by expiry sweeps, for stats and tests.
     pub expire_examined: AtomicU64,
     /// The fork generation the environment was opened in (LMDB forbids
@@ -155,6 +172,23 @@ pub(crate) struct Stamp {
     pub granularity_ms: Option<u64>,
 }
 
+/// Per-environment state that the layers above hang on a store, one value
+/// per type, created on first use and dropped with the store: the store
+/// keeps it without knowing what it is, so the byte layer imports nothing
+/// from above.
+#[derive(Default)]
+pub(crate) struct Extensions(std::sync::Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>);
+
+impl Extensions {
+    /// This store's `T`, created with `T::default()` at the first call.
+    pub(crate) fn get<T: Any + Send + Sync + Default>(&self) -> Arc<T> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let any = map.entry(TypeId::of::<T>()).or_insert_with(|| Arc::new(T::default())).clone();
+        // Keyed by the type's id: the downcast cannot fail.
+        any.downcast::<T>().unwrap_or_else(|_| Arc::new(T::default()))
+    }
+}
+
 /// What lies under a key's LMDB key, as a write sees it.
 enum Slot {
     Empty,
@@ -207,10 +241,9 @@ impl Store {
             gate: RwLock::new(()),
             key_size_limit: limit,
             durability_now: AtomicU8::new(Durability::Sync as u8),
-            maintenance: EnvMaintenance::default(),
-            flights: Flights::default(),
+            ext: ManuallyDrop::new(Extensions::default()),
             expire_examined: AtomicU64::new(0),
-            fork_generation: crate::fork::generation(),
+            fork_generation: crate::storage::fork::generation(),
             users: AtomicUsize::new(0),
             path,
         })
@@ -223,7 +256,7 @@ impl Store {
     /// Whether this process is a fork child of the one that opened the
     /// environment.
     pub(crate) fn forked(&self) -> bool {
-        crate::fork::generation() != self.fork_generation
+        crate::storage::fork::generation() != self.fork_generation
     }
 
     /// `Err(OpenedBeforeFork)` in a fork child: every operation checks it first.
@@ -253,7 +286,8 @@ impl Store {
         if current > seen {
             return Ok(());
         }
-        let new = env::round_to_page(current.saturating_mul(2).max(current.saturating_add(hint.saturating_mul(2))));
+        let new =
+            registry::round_to_page(current.saturating_mul(2).max(current.saturating_add(hint.saturating_mul(2))));
         debug!(path = %self.path.display(), from = current, to = new, "growing the LMDB map");
         // SAFETY: as in `adopt_map_size`.
         unsafe { self.env.resize(new) }.map_err(self.lm("growing the map"))
@@ -587,135 +621,6 @@ impl Store {
         })
     }
 
-    /// The first atime-index row of the first window at or after `window`
-    /// (windows below `record::NEVER` only): one B-tree lookup.
-    fn first_row_from_window(&self, txn: &heed::RoTxn<'_>, window: u64) -> Result<Option<(u64, u64)>> {
-        let lm = self.lm("reading the atime index");
-        let start = atime_key(window, 0, 0);
-        let mut range = self.t.atime.range(txn, &(Bound::Included(&start[..]), Bound::Unbounded)).map_err(&lm)?;
-        loop {
-            let Some(item) = range.next() else { return Ok(None) };
-            let (k, _) = item.map_err(&lm)?;
-            match split_atime_key(k) {
-                Some((w, _, _)) if w == record::NEVER => return Ok(None),
-                Some((w, a, _)) => return Ok(Some((w, a))),
-                // A malformed row: skipped here, removed by check_integrity().
-                None => continue,
-            }
-        }
-    }
-
-    /// The atime-index rows that are due at `now_ms`, window by window, at
-    /// most `max` (plus whether more are due). Each window's due range is
-    /// found by one seek, so the cost is the number of windows plus what is due.
-    fn due_rows(&self, txn: &heed::RoTxn<'_>, now_ms: u64, max: usize) -> Result<(Vec<IndexRow>, bool)> {
-        let lm = self.lm("reading the atime index");
-        let mut due = Vec::new();
-        let mut window = 0u64;
-        while let Some((w, first_atime)) = self.first_row_from_window(txn, window)? {
-            let cutoff = now_ms.saturating_sub(w);
-            if first_atime < cutoff {
-                let (from, to) = (atime_key(w, 0, 0), atime_key(w, cutoff, 0));
-                for item in
-                    self.t.atime.range(txn, &(Bound::Included(&from[..]), Bound::Excluded(&to[..]))).map_err(&lm)?
-                {
-                    if due.len() == max {
-                        return Ok((due, true));
-                    }
-                    let (k, v) = item.map_err(&lm)?;
-                    due.push((k.to_vec(), v.to_vec()));
-                }
-            }
-            match w.checked_add(1) {
-                Some(next) => window = next,
-                None => break,
-            }
-        }
-        Ok((due, false))
-    }
-
-    /// Removes up to `max` entries that are due at `now_ms` under their own
-    /// windows. Returns (removed, more are due).
-    pub(crate) fn expire_batch(&self, durability: Durability, now_ms: u64, max: usize) -> Result<(usize, bool)> {
-        self.write(durability, 4096, |txn, t| {
-            let lm = self.lm("expiring entries");
-            let (due, more) = self.due_rows(txn, now_ms, max)?;
-            self.expire_examined.fetch_add(due.len() as u64, Ordering::Relaxed);
-            let mut removed = 0;
-            for (idx_key, stored) in &due {
-                t.atime.delete(txn, idx_key).map_err(&lm)?;
-                let Some((window, atime, seq)) = split_atime_key(idx_key) else { continue };
-                let header = match t.entries.get(txn, stored).map_err(&lm)? {
-                    Some(bytes) => record::decode_header(bytes).ok(),
-                    None => None,
-                };
-                // Only act on the entry this row indexes (a row left by a
-                // replaced entry just goes away). Its exact atime decides: it
-                // expires, or it was used since it was indexed and its row
-                // moves forward to its atime.
-                let Some(h) = header.filter(|h| h.indexed_ms == atime && h.seq == seq && h.window_ms == window) else {
-                    continue;
-                };
-                if h.atime_ms < now_ms.saturating_sub(h.window_ms) {
-                    t.entries.delete(txn, stored).map_err(&lm)?;
-                    t.order.delete(txn, &seq_key(seq)).map_err(&lm)?;
-                    removed += 1;
-                } else {
-                    let mut rec = t.entries.get(txn, stored).map_err(&lm)?.map(<[u8]>::to_vec).unwrap_or_default();
-                    record::rewrite_header(&mut rec, &Header { indexed_ms: h.atime_ms, ..h });
-                    t.entries.put(txn, stored, &rec).map_err(&lm)?;
-                    t.atime.put(txn, &atime_key(window, h.atime_ms, seq), stored).map_err(&lm)?;
-                }
-            }
-            Ok((removed, more))
-        })
-    }
-
-    /// Removes the entries not used within their own windows,
-    /// `EXPIRE_BATCH` per write transaction. Stops after the batch in
-    /// progress once `deadline` has passed, or once the last handle of this
-    /// directory is gone (a sweep never keeps a closed directory busy).
-    /// Returns (removed, interrupted). When nothing is due it costs one
-    /// lookup per distinct window.
-    pub(crate) fn expire_due(
-        &self,
-        durability: Durability,
-        deadline: Option<std::time::Instant>,
-    ) -> Result<(usize, bool)> {
-        let now = crate::clock::now_ms();
-        let mut removed = 0;
-        if !self.any_due(now)? {
-            return Ok((0, false));
-        }
-        loop {
-            let (n, more) = self.expire_batch(durability, now, EXPIRE_BATCH)?;
-            removed += n;
-            if !more {
-                return Ok((removed, false));
-            }
-            if deadline.is_some_and(|d| std::time::Instant::now() >= d) || self.users.load(Ordering::Acquire) == 0 {
-                return Ok((removed, true));
-            }
-        }
-    }
-
-    /// Whether any entry is due at `now_ms`: one lookup per distinct window.
-    pub(crate) fn any_due(&self, now_ms: u64) -> Result<bool> {
-        self.read(|txn, _| {
-            let mut window = 0u64;
-            while let Some((w, first_atime)) = self.first_row_from_window(txn, window)? {
-                if first_atime < now_ms.saturating_sub(w) {
-                    return Ok(true);
-                }
-                match w.checked_add(1) {
-                    Some(next) => window = next,
-                    None => break,
-                }
-            }
-            Ok(false)
-        })
-    }
-
     pub(crate) fn meta_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.read(|txn, t| Ok(t.meta.get(txn, key).map_err(self.lm("reading metadata"))?.map(<[u8]>::to_vec)))
     }
@@ -756,14 +661,18 @@ impl Store {
 impl Drop for Store {
     fn drop(&mut self) {
         if self.forked() {
-            // A fork child: the maintenance thread does not exist here (its
-            // join would fail), and closing the inherited environment is not
-            // allowed. Leak it; the parent's environment is untouched.
-            env::unregister(self.id);
+            // A fork child: the layers' threads do not exist here (the
+            // maintenance thread's join would fail), and closing the inherited
+            // environment is not allowed. Leak both; the parent's environment
+            // is untouched.
+            registry::unregister(self.id);
             return;
         }
-        self.maintenance.stop();
-        env::unregister(self.id);
+        // The layers' state goes first: maintenance stops and joins its
+        // thread before the environment closes.
+        // SAFETY: dropped once, here, and never used again.
+        unsafe { ManuallyDrop::drop(&mut self.ext) };
+        registry::unregister(self.id);
         debug!(path = %self.path.display(), "closing LMDB environment");
         // SAFETY: dropped once, here, and never used again.
         unsafe { ManuallyDrop::drop(&mut self.env) };
@@ -787,7 +696,7 @@ fn first_write_txn(env: &Env<WithoutTls>) -> heed::Result<RwTxn<'_>> {
 
 /// Checks or records the format version and key size limit of a database.
 fn init_meta(path: &std::path::Path, meta_db: Db, wtxn: &mut RwTxn<'_>, requested: Option<usize>) -> Result<usize> {
-    let requested_limit = requested.unwrap_or(crate::builder::MAX_KEY_SIZE);
+    let requested_limit = requested.unwrap_or(crate::storage::key::MAX_KEY_SIZE);
     let lm = |action| move |e| Error::lmdb(path, action, e);
     match meta_db.get(wtxn, meta::FORMAT_VERSION_KEY).map_err(lm("reading the format version"))? {
         Some(v) => {

@@ -12,18 +12,20 @@ use std::time::Duration;
 use heed::RwTxn;
 use tracing::{debug, warn};
 
-use crate::builder::{Maintenance, Options};
-use crate::clock;
-use crate::env::{self, EnvOptions};
+use crate::dict::builder::Options;
+use crate::dict::fingerprint::{Fp, Types};
+use crate::dict::front_cache::{Cached, FrontCache};
+use crate::dict::memoize::Flights;
+use crate::dict::stats::Stats;
 use crate::error::{Error, Result};
-use crate::fingerprint::{Fp, Types};
-use crate::front_cache::{Cached, FrontCache};
-use crate::key::{Lookup, display_key};
-use crate::maintenance::{self, HandlePlan};
-use crate::meta;
-use crate::record::{self, Header};
-use crate::stats::Stats;
-use crate::store::{PutOutcome, Stamp, Store, granularity_ms};
+use crate::lifecycle::maintenance::{self, HandlePlan};
+use crate::lifecycle::maintenance::{EnvMaintenance, Maintenance};
+use crate::storage::clock;
+use crate::storage::key::{Lookup, display_key};
+use crate::storage::meta;
+use crate::storage::record::{self, Header};
+use crate::storage::registry::{self, EnvOptions};
+use crate::storage::store::{PutOutcome, Stamp, Store, granularity_ms};
 
 static NEXT_HANDLE_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -42,13 +44,17 @@ pub(crate) struct Handle {
     explicit_granularity_ms: Option<u64>,
     /// Type fingerprints whose names this handle has recorded in the meta table.
     recorded_types: Mutex<HashSet<Fp>>,
+    /// The maintenance state of the store's environment.
+    maintenance: Arc<EnvMaintenance>,
+    /// The single-flight registry of the store's environment.
+    pub flights: Arc<Flights>,
 }
 
 impl Handle {
     pub fn open(opts: Options) -> Result<Handle> {
         let env_opts =
             EnvOptions { map_size: opts.map_size, key_size_limit: opts.key_size_limit, dir_mode: opts.dir_mode };
-        let (store, _fresh) = env::open_shared(&opts.path, &env_opts)?;
+        let (store, _fresh) = registry::open_shared(&opts.path, &env_opts)?;
         if let Some(requested) = opts.key_size_limit
             && requested != store.key_size_limit
         {
@@ -67,12 +73,15 @@ impl Handle {
         };
         // Opening where nothing is due costs one lookup per distinct window.
         let due_now = plan.background && store.any_due(clock::now_ms())?;
-        let ticket = store.maintenance.register(&store, id, plan, due_now);
+        let maintenance = store.ext.get::<EnvMaintenance>();
+        let ticket = maintenance.register(&store, id, plan, due_now);
         let handle = Handle {
             front: NonZeroUsize::new(opts.lru_capacity).map(|n| Mutex::new(FrontCache::new(n))),
             window_ms: opts.expire_after.map_or(record::NEVER, |w| clock::duration_ms(w).min(record::NEVER - 1)),
             explicit_granularity_ms: opts.atime_granularity.map(clock::duration_ms),
             recorded_types: Mutex::new(HashSet::new()),
+            flights: store.ext.get::<Flights>(),
+            maintenance,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             id,
@@ -148,7 +157,7 @@ impl Handle {
     /// decoded); refreshes atime when it is older than the granularity.
     pub fn get<R>(&self, encoded: &[u8], types: &Types, decode: impl FnOnce(&[u8]) -> Result<R>) -> Result<Option<R>> {
         let now = clock::now_ms();
-        self.store.maintenance.tick(&self.store, now);
+        self.maintenance.tick(&self.store, now);
         if self.front.is_some() {
             let last = self.store.last_txn_id()?;
             let mut front = self.front().expect("front cache is on");
@@ -197,7 +206,7 @@ impl Handle {
     }
 
     pub fn header(&self, encoded: &[u8]) -> Result<Option<Header>> {
-        self.store.maintenance.tick(&self.store, clock::now_ms());
+        self.maintenance.tick(&self.store, clock::now_ms());
         let lookup = self.lookup(encoded);
         self.store.read(|txn, _| self.store.get_in(txn, &lookup, |_, h| Ok(h)))
     }
@@ -240,7 +249,7 @@ impl Handle {
     pub fn put(&self, encoded: &[u8], value: &[u8], types: &Types) -> Result<PutOutcome> {
         let lookup = self.lookup(encoded);
         let now = clock::now_ms();
-        self.store.maintenance.tick(&self.store, now);
+        self.maintenance.tick(&self.store, now);
         let stamp = self.stamp(now, types);
         let (outcome, txn_id, recorded) =
             self.store.write(self.opts.durability, encoded.len() + value.len(), |txn, _| {
@@ -289,7 +298,7 @@ impl Handle {
     }
 
     pub fn remove(&self, encoded: &[u8]) -> Result<bool> {
-        self.store.maintenance.tick(&self.store, clock::now_ms());
+        self.maintenance.tick(&self.store, clock::now_ms());
         let lookup = self.lookup(encoded);
         let (removed, txn_id) = self.store.write(self.opts.durability, 64, |txn, _| {
             let id = txn.id();
@@ -326,7 +335,7 @@ impl Handle {
     /// database was initialized and marks it initialized.
     pub fn put_many(&self, pairs: &[(Vec<u8>, Vec<u8>)], types: &Types, once: bool) -> Result<()> {
         let now = clock::now_ms();
-        self.store.maintenance.tick(&self.store, now);
+        self.maintenance.tick(&self.store, now);
         let hint: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 64).sum();
         let stamp = self.stamp(now, types);
         let recorded = self.store.write(self.opts.durability, hint, |txn, t| {
@@ -374,12 +383,12 @@ impl Handle {
 
     /// Entry count, in O(1).
     pub fn len(&self) -> Result<usize> {
-        self.store.maintenance.tick(&self.store, clock::now_ms());
+        self.maintenance.tick(&self.store, clock::now_ms());
         self.store.len()
     }
 
     pub fn wait_for_maintenance(&self, timeout: Duration) -> bool {
-        self.ticket == 0 || self.store.maintenance.wait(self.ticket, timeout)
+        self.ticket == 0 || self.maintenance.wait(self.ticket, timeout)
     }
 
     pub fn stats(&self) -> Result<Stats> {
@@ -399,7 +408,7 @@ impl Drop for Handle {
         // In a fork child the maintenance state's lock may have been held by
         // a parent thread at the fork: leave it alone.
         if !self.store.forked() {
-            self.store.maintenance.unregister(self.id);
+            self.maintenance.unregister(self.id);
         }
         self.store.users.fetch_sub(1, Ordering::AcqRel);
     }

@@ -8,6 +8,9 @@
 
 use sha2::{Digest, Sha256};
 
+/// LMDB's largest key, and the default `key_size_limit`.
+pub const MAX_KEY_SIZE: usize = 511;
+
 /// The function that turns a long key into its 32-byte LMDB key. Always
 /// SHA-256 in production; tests swap in a weak one to force collisions.
 pub(crate) type KeyHasher = fn(&[u8]) -> [u8; 32];
@@ -29,7 +32,7 @@ impl<'a> Lookup<'a> {
     pub fn new(encoded: &'a [u8], limit: usize, hasher: KeyHasher) -> Self {
         // Empty keys (LMDB refuses them), long keys, and keys equal to a
         // table record of the main database are stored hashed.
-        let digest = (encoded.is_empty() || encoded.len() > limit || crate::store::is_table_name(encoded))
+        let digest = (encoded.is_empty() || encoded.len() > limit || crate::storage::store::is_table_name(encoded))
             .then(|| hasher(encoded));
         Lookup { encoded, digest }
     }

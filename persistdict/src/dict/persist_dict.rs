@@ -9,14 +9,14 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::builder::{Builder, Options};
-use crate::clock;
 use crate::codec::{Bincode, Codec};
+use crate::dict::builder::{Builder, Options};
+use crate::dict::fingerprint::Types;
+use crate::dict::handle::Handle;
+use crate::dict::stats::Stats;
 use crate::error::{Error, Result};
-use crate::fingerprint::Types;
-use crate::handle::Handle;
-use crate::key::display_key;
-use crate::stats::Stats;
+use crate::storage::clock;
+use crate::storage::key::display_key;
 
 /// When an entry was first inserted and last read or written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +132,7 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
         &self.inner.h
     }
 
-    pub(crate) fn store(&self) -> &crate::store::Store {
+    pub(crate) fn store(&self) -> &crate::storage::store::Store {
         &self.inner.h.store
     }
 

@@ -5,50 +5,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::codec::{Bincode, Codec};
-use crate::dict::PersistDict;
+use crate::dict::persist_dict::PersistDict;
 use crate::error::{Error, Result};
-use crate::key::{KeyHasher, sha256};
+use crate::lifecycle::maintenance::Maintenance;
+use crate::storage::key::{KeyHasher, sha256};
+use crate::storage::store::Durability;
 
-/// LMDB's largest key, and the default `key_size_limit`.
-pub const MAX_KEY_SIZE: usize = 511;
-
-/// When expired entries are removed besides explicit [`PersistDict::expire`] calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Maintenance {
-    /// `open` looks up the oldest atime (one B-tree lookup); if anything is
-    /// due, a background thread sweeps it while `open` returns at once. The
-    /// thread then runs every `maintenance_interval`. Where nothing is due at
-    /// open, the thread starts at the first operation one interval later, so
-    /// a short-lived process never starts one. The thread holds no reference
-    /// to the database: dropping the last handle stops and joins it.
-    #[default]
-    Background,
-    /// Maintenance runs inside `open`, which returns when it is done (or its
-    /// timeout passed); nothing runs later on its own.
-    Foreground,
-    /// Never; call [`PersistDict::expire`] yourself.
-    Disabled,
-}
-
-/// How much a commit waits for the disk. LMDB never corrupts the database in
-/// any of these modes on a *process* crash: a committed write is in the OS
-/// page cache as soon as `insert` returns, so a killed process loses nothing.
-/// They differ on an *operating-system* crash or power loss:
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[repr(u8)]
-pub enum Durability {
-    /// Every commit is flushed (data, then meta page) before `insert`
-    /// returns: nothing acknowledged is lost. The slowest mode.
-    #[default]
-    Sync = 0,
-    /// Data pages are flushed, the meta page is not: an OS crash may roll
-    /// back the last commit(s), the database stays consistent.
-    NoMetaSync = 1,
-    /// Nothing is flushed by commits (the OS writes back on its own): an OS
-    /// crash may lose the commits of the last seconds, and with them the
-    /// consistency LMDB otherwise guarantees. Fine for a cache you can rebuild.
-    NoSync = 2,
-}
+pub use crate::storage::key::MAX_KEY_SIZE;
 
 /// Builds a [`PersistDict`]; start with [`PersistDict::builder`].
 ///

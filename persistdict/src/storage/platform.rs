@@ -1,9 +1,52 @@
 //! What differs between operating systems, in one place, one `cfg` per
-//! platform: preallocating a file and asking how much space is free.
+//! platform: directory identity, directory permissions, the page size,
+//! preallocating a file and asking how much space is free. (Fork detection
+//! is Unix-only, in `fork.rs`; the B-tree walk reads with `pread`, Unix-only
+//! too, and is skipped elsewhere.) Only Linux is built and tested here; the
+//! other branches are kept small enough to check by reading.
 
 use std::fs::File;
 use std::io;
 use std::path::Path;
+
+/// The identity of a directory, the same for every spelling of its path
+/// (symlinks, `..`): device and inode on Unix, elsewhere a digest of the
+/// canonical path.
+#[cfg(unix)]
+pub(crate) fn dir_id(_path: &Path, meta: &std::fs::Metadata) -> crate::error::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Ok((meta.dev(), meta.ino()))
+}
+
+/// See the Unix version.
+#[cfg(not(unix))]
+pub(crate) fn dir_id(path: &Path, _meta: &std::fs::Metadata) -> crate::error::Result<(u64, u64)> {
+    use sha2::{Digest, Sha256};
+    let canonical = std::fs::canonicalize(path).map_err(|e| crate::error::Error::io(path, "resolving the path", e))?;
+    let d = Sha256::digest(canonical.to_string_lossy().as_bytes());
+    let half = |at: usize| u64::from_le_bytes(d[at..at + 8].try_into().unwrap_or([0; 8]));
+    Ok((half(0), half(8)))
+}
+
+/// Creates a directory (and its parents when `recursive`) with permission
+/// bits `mode` on Unix; elsewhere the mode is ignored.
+pub(crate) fn create_dir(path: &Path, mode: u32, recursive: bool) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(recursive);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    builder.create(path)
+}
+
+/// The operating system's page size (LMDB's map size is a multiple of it).
+pub(crate) fn page_size() -> usize {
+    page_size::get()
+}
 
 /// Allocates the blocks of `file` up to `len` bytes, so that writing them
 /// later (LMDB writes its lock file through a memory map) cannot fail for

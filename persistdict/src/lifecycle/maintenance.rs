@@ -16,10 +16,28 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
-use crate::builder::Durability;
-use crate::clock;
 use crate::error::Result;
-use crate::store::Store;
+use crate::storage::clock;
+use crate::storage::store::Durability;
+use crate::storage::store::Store;
+
+/// When expired entries are removed besides explicit [`PersistDict::expire`](crate::PersistDict::expire) calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Maintenance {
+    /// `open` looks up the oldest atime (one B-tree lookup); if anything is
+    /// due, a background thread sweeps it while `open` returns at once. The
+    /// thread then runs every `maintenance_interval`. Where nothing is due at
+    /// open, the thread starts at the first operation one interval later, so
+    /// a short-lived process never starts one. The thread holds no reference
+    /// to the database: dropping the last handle stops and joins it.
+    #[default]
+    Background,
+    /// Maintenance runs inside `open`, which returns when it is done (or its
+    /// timeout passed); nothing runs later on its own.
+    Foreground,
+    /// Never; call [`PersistDict::expire`](crate::PersistDict::expire) yourself.
+    Disabled,
+}
 
 /// What one handle asks of maintenance.
 #[derive(Debug, Clone, Copy)]
@@ -151,7 +169,8 @@ impl EnvMaintenance {
         true
     }
 
-    /// Stops the thread and joins it (unless called from it).
+    /// Stops the thread and joins it (unless called from it). Runs when the
+    /// store that holds this state drops (see `Extensions`).
     pub fn stop(&self) {
         let (thread, thread_id) = {
             let mut s = self.shared.lock();
@@ -164,6 +183,12 @@ impl EnvMaintenance {
         {
             let _ = t.join();
         }
+    }
+}
+
+impl Drop for EnvMaintenance {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

@@ -32,10 +32,9 @@
 //! cannot be opened, read or written, or a stored value no longer decodes,
 //! the function runs and a `tracing` warning says why.
 
-use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::marker::PhantomData;
+
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
@@ -46,12 +45,15 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use tracing::{debug, warn};
 
-use crate::builder::{Durability, Maintenance, Options};
 use crate::codec::{Bincode, Codec};
+use crate::dict::builder::Options;
+use crate::dict::fingerprint::Types;
+use crate::dict::handle::Handle;
+use crate::dict::stats::Stats;
 use crate::error::{Error, Result};
-use crate::fingerprint::{self, Types};
-use crate::handle::Handle;
-use crate::stats::Stats;
+use crate::lifecycle::maintenance::Maintenance;
+use crate::memo::key::{KEY_LEN, Key, PREFIX_LEN};
+use crate::storage::store::Durability;
 
 /// What the attribute was given; built by generated code.
 #[doc(hidden)]
@@ -63,6 +65,12 @@ pub struct MemoConfig {
     pub expire_days: Option<u32>,
     pub durability: Durability,
     pub lru_capacity: usize,
+    /// `module_path!()` where the function is defined.
+    pub module: &'static str,
+    /// `file:line:column` of the function's name, to tell apart two
+    /// identical functions nested in two blocks of one function (see
+    /// `key.rs`).
+    pub location: &'static str,
 }
 
 /// The persistent cache of one `#[persist_cache]` function, reached through
@@ -109,8 +117,6 @@ struct FnStore {
 /// Every function store of the process, by full configuration.
 static FN_STORES: LazyLock<Mutex<HashMap<String, Arc<FnStore>>>> = LazyLock::new(Default::default);
 
-const KEY_LEN: usize = 32;
-const PREFIX_LEN: usize = 8;
 /// The codecs of a memo store are the dictionary defaults, so that
 /// [`MemoStore::dict`] can open it as a `PersistDict<[u8; 32], V>`: under
 /// bincode a `[u8; 32]` encodes as its 32 bytes, and results are stored as
@@ -141,7 +147,22 @@ impl MemoStore {
         })
     }
 
-    fn handle(&self) -> Option<&Handle> {
+    /// The function's namespace (path, signature and body digests).
+    pub(crate) fn namespace(&self) -> &'static str {
+        self.config.namespace
+    }
+
+    /// The function's module path and source location.
+    pub(crate) fn place(&self) -> (&'static str, &'static str) {
+        (self.config.module, self.config.location)
+    }
+
+    /// The 8-byte key prefix of this function's entries.
+    pub(crate) fn prefix(&self) -> [u8; PREFIX_LEN] {
+        self.shared().prefix
+    }
+
+    pub(crate) fn handle(&self) -> Option<&Handle> {
         self.shared().handle.as_ref()
     }
 
@@ -249,7 +270,7 @@ impl MemoStore {
     }
 
     /// Whether this call runs past the cache; consumes the request.
-    fn bypassed(&self) -> bool {
+    pub(crate) fn bypassed(&self) -> bool {
         BYPASS.with(|b| {
             if b.get() == Some(self.config.namespace) {
                 b.set(None);
@@ -260,14 +281,14 @@ impl MemoStore {
         })
     }
 
-    fn off(&self) -> Error {
+    pub(crate) fn off(&self) -> Error {
         Error::InvalidOption {
             path: self.path(),
             message: format!("the cache of {} is off (disabled, or it could not be opened)", self.config.namespace),
         }
     }
 
-    fn store_value<T: Serialize + ?Sized>(&self, h: &Handle, key: &Key, value: &T, types: &Types) {
+    pub(crate) fn store_value<T: Serialize + ?Sized>(&self, h: &Handle, key: &Key, value: &T, types: &Types) {
         let bytes = match Bincode.encode(value) {
             Ok(b) => b,
             Err(e) => {
@@ -283,7 +304,7 @@ impl MemoStore {
 
     /// The stored result of `key`, decoded in place; `None` (and a warning)
     /// for a miss, a read error, other types, or bytes that no longer decode.
-    fn cached<T: DeserializeOwned>(&self, h: &Handle, key: &Key, types: &Types) -> Option<T> {
+    pub(crate) fn cached<T: DeserializeOwned>(&self, h: &Handle, key: &Key, types: &Types) -> Option<T> {
         match h.get(&key.0, types, |bytes| Ok(Bincode.decode::<T>(bytes))) {
             Ok(Some(Ok(v))) => {
                 debug!(function = self.config.namespace, "persist_cache: hit");
@@ -414,179 +435,10 @@ impl<F: Future> Future for Uncached<F> {
     }
 }
 
-/// A call's key: 32 bytes, see the module docs.
-#[doc(hidden)]
-#[derive(Clone, PartialEq, Eq)]
-pub struct Key([u8; KEY_LEN]);
-
-/// Builds a call's key; generated code feeds it the arguments. Finished by
-/// the result kind (which knows the stored type).
-#[doc(hidden)]
-pub struct KeyBuilder {
-    hasher: Option<Sha256>,
-    store: &'static MemoStore,
-    buf: Vec<u8>,
-}
-
-/// Arguments that can be part of a `#[persist_cache]` key.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be part of a #[persist_cache] key: it does not implement serde::Serialize",
-    label = "this argument is hashed into the cache key",
-    note = "derive serde::Serialize for it, or leave it out of the key with #[persist_cache(ignore(arg))]",
-    note = "`Arc<T>` and `Rc<T>` implement Serialize only with serde's `rc` feature"
-)]
-#[doc(hidden)]
-pub trait CacheKey: Serialize {}
-#[diagnostic::do_not_recommend]
-impl<T: Serialize + ?Sized> CacheKey for T {}
-
-/// Results that `#[persist_cache]` can store.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be stored by #[persist_cache]: it must implement serde::Serialize and serde::DeserializeOwned",
-    label = "this return type is stored on disk",
-    note = "derive serde::Serialize and serde::Deserialize for it (for Result<T, E>, only T needs them)",
-    note = "`Arc<T>` and `Rc<T>` implement them only with serde's `rc` feature"
-)]
-#[doc(hidden)]
-pub trait CacheValue: Serialize + DeserializeOwned {}
-// `do_not_recommend`: a type that is neither Serialize nor Deserialize gets
-// one error (this trait's message), not one per missing serde trait.
-#[diagnostic::do_not_recommend]
-impl<T: Serialize + DeserializeOwned> CacheValue for T {}
-
-/// The function identity of a call site: `site` is `type_name_of_val` of a
-/// closure in the wrapper (or the companion), which ends in one
-/// `::{{closure}}` per closure or async block around it. The companion
-/// `f_cache` passes `Some(("f_cache", "f"))` so that its identity is the
-/// wrapper's: the last path segment (before its generic arguments) is renamed.
-fn identity<'a>(site: &'a str, companion: Option<(&str, &str)>) -> Cow<'a, str> {
-    let mut s = site;
-    while let Some(rest) = s.strip_suffix("::{{closure}}") {
-        s = rest;
-    }
-    let Some((from, to)) = companion else { return Cow::Borrowed(s) };
-    let head_end = generics_start(s).unwrap_or(s.len());
-    let (head, generics) = s.split_at(head_end);
-    match head.strip_suffix(from) {
-        Some(parent) if parent.is_empty() || parent.ends_with("::") => Cow::Owned(format!("{parent}{to}{generics}")),
-        _ => Cow::Borrowed(s),
-    }
-}
-
-/// Where the generic arguments of the last path segment of a type name
-/// start (`f<u8, 3>` -> the index of `<`), if it has any.
-fn generics_start(s: &str) -> Option<usize> {
-    if !s.ends_with('>') {
-        return None;
-    }
-    let bytes = s.as_bytes();
-    let mut depth = 0usize;
-    for i in (0..bytes.len()).rev() {
-        match bytes[i] {
-            // `->` in a fn pointer type is not a bracket.
-            b'>' if i > 0 && bytes[i - 1] == b'-' => {}
-            b'>' => depth += 1,
-            b'<' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(i);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-impl KeyBuilder {
-    /// Starts the key of a call: `site` is `type_name_of_val` of a closure
-    /// defined in the wrapper (see [`identity`]).
-    #[doc(hidden)]
-    pub fn new(store: &'static MemoStore, site: &'static str, companion: Option<(&str, &str)>) -> Self {
-        let mut hasher = Sha256::new();
-        let namespace = store.config.namespace;
-        let id = identity(site, companion);
-        for part in [namespace.as_bytes(), id.as_bytes()] {
-            hasher.update((part.len() as u64).to_le_bytes());
-            hasher.update(part);
-        }
-        KeyBuilder { hasher: Some(hasher), store, buf: Vec::new() }
-    }
-
-    /// Adds a concrete type name (the type behind an `impl Trait` argument).
-    #[doc(hidden)]
-    pub fn ty(&mut self, name: &str) {
-        if let Some(h) = &mut self.hasher {
-            h.update([b't']);
-            h.update((name.len() as u64).to_le_bytes());
-            h.update(name.as_bytes());
-        }
-    }
-
-    /// Adds an argument.
-    #[doc(hidden)]
-    pub fn arg<T: CacheKey + ?Sized>(&mut self, value: &T) {
-        let Some(h) = &mut self.hasher else { return };
-        self.buf.clear();
-        match crate::canonical::encode(value, &mut self.buf) {
-            Ok(()) => {
-                h.update([b'a']);
-                h.update((self.buf.len() as u64).to_le_bytes());
-                h.update(&self.buf);
-            }
-            Err(e) => {
-                warn!(function = self.store.config.namespace, error = %e,
-                    "persist_cache: an argument cannot be encoded; this call runs uncached");
-                self.hasher = None;
-            }
-        }
-    }
-
-    /// Adds an `extra_key` expression's value.
-    #[doc(hidden)]
-    pub fn extra<T: CacheKey + ?Sized>(&mut self, value: &T) {
-        if let Some(h) = &mut self.hasher {
-            h.update([b'x']);
-        }
-        self.arg(value);
-    }
-
-    /// The key. The stored type is not part of it: every entry carries its
-    /// type fingerprint, and a result stored with another shape (the result
-    /// type changed between builds) is a miss that is recomputed and
-    /// overwritten, so old bytes are never decoded into a new type and their
-    /// space is reclaimed at once.
-    fn finish(self) -> Option<Key> {
-        let hasher = self.hasher?;
-        let digest = hasher.finalize();
-        let mut k = [0u8; KEY_LEN];
-        k[..PREFIX_LEN].copy_from_slice(&self.store.shared().prefix);
-        k[PREFIX_LEN..].copy_from_slice(&digest[..KEY_LEN - PREFIX_LEN]);
-        Some(Key(k))
-    }
-}
-
-/// The entry types of a memo result `T`: key `[u8; 32]`, value `T`, so
-/// that [`MemoStore::dict`] reads them as a `PersistDict<[u8; 32], T>`.
-fn memo_types<T: DeserializeOwned>() -> Types {
-    static CACHE: LazyLock<Mutex<HashMap<&'static str, Types>>> = LazyLock::new(Default::default);
-    let name = std::any::type_name::<T>();
-    if let Some(t) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(name) {
-        return *t;
-    }
-    let t = Types {
-        fp: fingerprint::pair(fingerprint::of::<[u8; KEY_LEN]>(), fingerprint::of::<T>()),
-        key: std::any::type_name::<[u8; KEY_LEN]>(),
-        value: name,
-    };
-    CACHE.lock().unwrap_or_else(|e| e.into_inner()).insert(name, t);
-    t
-}
-
 /// What a companion call (`<fn>_cache(args)`) returns: one call's key.
 pub struct CallKey {
-    store: &'static MemoStore,
-    key: Option<Key>,
+    pub(crate) store: &'static MemoStore,
+    pub(crate) key: Option<Key>,
 }
 
 impl CallKey {
@@ -621,202 +473,5 @@ impl CallKey {
     /// The function's whole cache: clear, stats, path, uncached calls.
     pub fn store(&self) -> &'static MemoStore {
         self.store
-    }
-}
-
-/// Probes, at the call site, whether a function's return type is a
-/// `Result` (whatever its spelling: an alias, `io::Result<T>`,
-/// `fmt::Result`): the compiler resolves aliases, the macro cannot.
-/// `(&&KindProbe::<R>::new()).kind()` picks [`ResultKind`] when `R` is a
-/// `Result<T, E>` (the `&KindProbe<Result<..>>` impl matches first), else
-/// [`PlainKind`] (autoref specialization).
-#[doc(hidden)]
-pub struct KindProbe<R>(PhantomData<fn() -> R>);
-
-impl<R> KindProbe<R> {
-    #[doc(hidden)]
-    #[allow(clippy::new_without_default)]
-    pub const fn new() -> Self {
-        KindProbe(PhantomData)
-    }
-}
-
-/// The `Result` side of [`KindProbe`].
-#[doc(hidden)]
-pub trait ResultProbe {
-    /// The kind of the probed return type.
-    type Kind;
-    /// See [`KindProbe`].
-    fn kind(&self) -> Self::Kind;
-}
-
-impl<T, E> ResultProbe for &KindProbe<std::result::Result<T, E>> {
-    type Kind = ResultKind<T, E>;
-    fn kind(&self) -> ResultKind<T, E> {
-        ResultKind(PhantomData)
-    }
-}
-
-/// The fallback side of [`KindProbe`].
-#[doc(hidden)]
-pub trait PlainProbe {
-    /// The kind of the probed return type.
-    type Kind;
-    /// See [`KindProbe`].
-    fn kind(&self) -> Self::Kind;
-}
-
-impl<R> PlainProbe for KindProbe<R> {
-    type Kind = PlainKind<R>;
-    fn kind(&self) -> PlainKind<R> {
-        PlainKind(PhantomData)
-    }
-}
-
-/// A function returning `Result<T, E>`: only `Ok` values are stored; `E`
-/// needs no trait at all.
-#[doc(hidden)]
-pub struct ResultKind<T, E>(PhantomData<fn() -> (T, E)>);
-
-/// A function returning anything else: the whole value is stored.
-#[doc(hidden)]
-pub struct PlainKind<R>(PhantomData<fn() -> R>);
-
-impl<T, E> ResultKind<T, E> {
-    /// The call path of a sync function.
-    #[doc(hidden)]
-    pub fn call(
-        self,
-        store: &'static MemoStore,
-        kb: KeyBuilder,
-        body: impl FnOnce() -> std::result::Result<T, E>,
-    ) -> std::result::Result<T, E>
-    where
-        T: CacheValue,
-    {
-        memoize(store, kb, body, |r| r.as_ref().ok(), Ok)
-    }
-
-    /// The call path of an `async fn`.
-    #[doc(hidden)]
-    pub async fn call_async(
-        self,
-        store: &'static MemoStore,
-        kb: KeyBuilder,
-        body: impl Future<Output = std::result::Result<T, E>>,
-    ) -> std::result::Result<T, E>
-    where
-        T: CacheValue,
-    {
-        memoize_async(store, kb, body, |r| r.as_ref().ok(), Ok).await
-    }
-
-    /// The companion's key.
-    #[doc(hidden)]
-    pub fn call_key(self, store: &'static MemoStore, kb: KeyBuilder) -> CallKey {
-        CallKey { store, key: kb.finish() }
-    }
-}
-
-impl<R> PlainKind<R> {
-    /// The call path of a sync function.
-    #[doc(hidden)]
-    pub fn call(self, store: &'static MemoStore, kb: KeyBuilder, body: impl FnOnce() -> R) -> R
-    where
-        R: CacheValue,
-    {
-        memoize(store, kb, body, |r| Some(r), |v| v)
-    }
-
-    /// The call path of an `async fn`.
-    #[doc(hidden)]
-    pub async fn call_async(self, store: &'static MemoStore, kb: KeyBuilder, body: impl Future<Output = R>) -> R
-    where
-        R: CacheValue,
-    {
-        memoize_async(store, kb, body, |r| Some(r), |v| v).await
-    }
-
-    /// The companion's key.
-    #[doc(hidden)]
-    pub fn call_key(self, store: &'static MemoStore, kb: KeyBuilder) -> CallKey {
-        CallKey { store, key: kb.finish() }
-    }
-}
-
-/// The call path of sync functions: `stored` picks what of a result is kept
-/// (`found` turns a stored value back into a result).
-fn memoize<T: CacheValue, R>(
-    store: &'static MemoStore,
-    kb: KeyBuilder,
-    body: impl FnOnce() -> R,
-    stored: fn(&R) -> Option<&T>,
-    found: fn(T) -> R,
-) -> R {
-    let types = memo_types::<T>();
-    let (Some(h), false) = (store.handle(), store.bypassed()) else { return body() };
-    let Some(key) = kb.finish() else { return body() };
-    h.store.flights.run(
-        &key.0,
-        || store.cached(h, &key, &types),
-        found,
-        || {
-            let r = body();
-            if let Some(v) = stored(&r) {
-                store.store_value(h, &key, v, &types);
-            }
-            r
-        },
-    )
-}
-
-/// [`memoize`] for `async fn`s.
-async fn memoize_async<T: CacheValue, R>(
-    store: &'static MemoStore,
-    kb: KeyBuilder,
-    body: impl Future<Output = R>,
-    stored: fn(&R) -> Option<&T>,
-    found: fn(T) -> R,
-) -> R {
-    let types = memo_types::<T>();
-    let (Some(h), false) = (store.handle(), store.bypassed()) else { return body.await };
-    let Some(key) = kb.finish() else { return body.await };
-    let lead = async {
-        let r = body.await;
-        if let Some(v) = stored(&r) {
-            store.store_value(h, &key, v, &types);
-        }
-        r
-    };
-    h.store.flights.run_async(&key.0, || store.cached(h, &key, &types), found, lead).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identity_strips_closures_and_renames_the_companion() {
-        assert_eq!(identity("a::f::{{closure}}", None), "a::f");
-        assert_eq!(identity("a::af<i16>::{{closure}}::{{closure}}", None), "a::af<i16>");
-        assert_eq!(identity("a::f_cache<u8, 3>::{{closure}}", Some(("f_cache", "f"))), "a::f<u8, 3>");
-        assert_eq!(identity("<a::A as a::Tr>::m_cache::{{closure}}", Some(("m_cache", "m"))), "<a::A as a::Tr>::m");
-        assert_eq!(
-            identity("a::Foo<fn(u8) -> u8>::g_cache<alloc::vec::Vec<u8>>::{{closure}}", Some(("g_cache", "g"))),
-            "a::Foo<fn(u8) -> u8>::g<alloc::vec::Vec<u8>>"
-        );
-        // Only a whole segment is renamed.
-        assert_eq!(identity("a::xf_cache::{{closure}}", Some(("f_cache", "f"))), "a::xf_cache");
-    }
-
-    #[test]
-    #[allow(clippy::needless_borrow)]
-    fn the_result_probe_sees_through_aliases() {
-        type R = std::result::Result<u32, std::fmt::Error>;
-        fn is_result<K: 'static>(_: K) -> bool {
-            std::any::TypeId::of::<K>() == std::any::TypeId::of::<ResultKind<u32, std::fmt::Error>>()
-        }
-        assert!(is_result((&&KindProbe::<R>::new()).kind()));
-        assert!(!is_result((&&KindProbe::<u32>::new()).kind()));
     }
 }

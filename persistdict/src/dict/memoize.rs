@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::codec::Codec;
-use crate::dict::PersistDict;
+use crate::dict::persist_dict::PersistDict;
 use crate::error::Result;
 
 #[derive(Default)]
@@ -27,10 +27,13 @@ struct FlightState {
 }
 
 /// One computation in progress.
-#[derive(Default)]
 pub(crate) struct Flight {
     state: Mutex<FlightState>,
     cv: Condvar,
+    /// The thread that leads it: a call for the same key from that thread
+    /// is a re-entrant call from inside the computation, which must not
+    /// wait for itself.
+    leader: std::thread::ThreadId,
 }
 
 impl Flight {
@@ -82,6 +85,10 @@ enum Role<'a> {
     Leader(LeaderGuard<'a>),
     /// Wait for the leader, then look again.
     Follower(Arc<Flight>),
+    /// Called again for the same key from inside the leader's computation
+    /// (on its thread): compute without single flight rather than wait for
+    /// ourselves forever.
+    Reentrant,
 }
 
 /// Held by the one caller that computes.
@@ -120,8 +127,9 @@ impl Flights {
             if let Some(v) = look() {
                 return found(v);
             }
-            match self.join(key) {
+            match self.join(key, true) {
                 Role::Follower(flight) => flight.wait(),
+                Role::Reentrant => return lead(),
                 Role::Leader(_guard) => {
                     if let Some(v) = look() {
                         return found(v);
@@ -145,8 +153,11 @@ impl Flights {
             if let Some(v) = look() {
                 return found(v);
             }
-            let flight = match self.join(key) {
+            // Async callers are never taken for re-entrant ones: tasks share
+            // threads, so the leader's thread says nothing about the caller.
+            let flight = match self.join(key, false) {
                 Role::Follower(flight) => flight,
+                Role::Reentrant => return lead.await,
                 Role::Leader(_guard) => {
                     if let Some(v) = look() {
                         return found(v);
@@ -158,12 +169,19 @@ impl Flights {
         }
     }
 
-    fn join(&self, key: &[u8]) -> Role<'_> {
+    /// Joins the flight of `key`: leads it, or follows its leader. With
+    /// `sync`, a call from the leader's own thread is re-entrant (a blocking
+    /// call on that thread can only come from inside the computation).
+    fn join(&self, key: &[u8], sync: bool) -> Role<'_> {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let me = std::thread::current().id();
         if let Some(f) = map.get(key) {
+            if sync && f.leader == me {
+                return Role::Reentrant;
+            }
             return Role::Follower(f.clone());
         }
-        let flight = Arc::new(Flight::default());
+        let flight = Arc::new(Flight { state: Mutex::default(), cv: Condvar::new(), leader: me });
         map.insert(key.to_vec(), flight.clone());
         Role::Leader(LeaderGuard { flights: self, key: key.to_vec(), flight })
     }
@@ -178,7 +196,9 @@ where
     ///
     /// Concurrent callers with the same key in this process run `f` once;
     /// the others wait and read its result. `f` runs with no transaction
-    /// open, so it may use this dictionary itself. If another process stored
+    /// open, so it may use this dictionary itself, this key included (a
+    /// call for the same key from inside `f` computes on its own instead of
+    /// waiting for itself). If another process stored
     /// the key while `f` ran, its value wins and is returned.
     ///
     /// # Errors
@@ -229,7 +249,7 @@ where
         Q: Serialize + ?Sized,
     {
         let encoded = self.encode_key(key)?;
-        self.store().flights.run(
+        self.handle().flights.run(
             &encoded,
             || self.get_encoded(&encoded).transpose(),
             |stored| stored.map(Ok),

@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
@@ -19,7 +18,8 @@ use heed::{EnvOpenOptions, WithoutTls};
 use tracing::debug;
 
 use crate::error::{Error, Result};
-use crate::store::Store;
+use crate::storage::platform;
+use crate::storage::store::Store;
 
 /// Reader slots: every live read transaction and iterator takes one, and a
 /// slot belongs to the transaction (no TLS), so this bounds concurrent reads,
@@ -52,7 +52,7 @@ static REGISTRY: LazyLock<Mutex<HashMap<FileId, Weak<Store>>>> = LazyLock::new(D
 pub(crate) fn open_shared(path: &Path, opts: &EnvOptions) -> Result<(Arc<Store>, bool)> {
     prepare_dir(path, opts.dir_mode)?;
     let meta = fs::metadata(path).map_err(|e| Error::io(path, "reading the directory's metadata", e))?;
-    let id = (meta.dev(), meta.ino());
+    let id = platform::dir_id(path, &meta)?;
     let canonical = fs::canonicalize(path).map_err(|e| Error::io(path, "resolving the path", e))?;
     // A store with no handle left is closing: its last maintenance batch
     // finishes (a sweep stops at its next batch once its users are gone),
@@ -146,7 +146,7 @@ fn prepare_files(dir: &Path, opts: &EnvOptions) -> Result<()> {
     let data = dir.join("data.mdb");
     match fs::metadata(&data) {
         Ok(_) if never_committed(&data) => {
-            let aside = dir.join(format!("data.mdb.torn-{}", crate::clock::now_ms()));
+            let aside = dir.join(format!("data.mdb.torn-{}", crate::storage::clock::now_ms()));
             tracing::warn!(path = %data.display(), aside = %aside.display(),
                 "data.mdb holds no completed commit (a crash during its creation); creating the database anew");
             fs::rename(&data, &aside).map_err(|e| Error::io(&data, "moving a torn data.mdb aside", e))?;
@@ -170,7 +170,7 @@ fn preallocate_lock(dir: &Path) -> Result<()> {
         .open(&lock)
         .map_err(|e| Error::io_or_full(&lock, "creating lock.mdb", e))?;
     if file.metadata().map_err(|e| Error::io(&lock, "reading lock.mdb's size", e))?.len() < LOCK_FILE_LEN {
-        crate::platform::preallocate(&file, LOCK_FILE_LEN)
+        crate::storage::platform::preallocate(&file, LOCK_FILE_LEN)
             .map_err(|e| Error::io_or_full(&lock, "allocating lock.mdb", e))?;
     }
     Ok(())
@@ -180,7 +180,7 @@ fn preallocate_lock(dir: &Path) -> Result<()> {
 /// tables and one synced commit, and links its `data.mdb` into `dir`
 /// (another process that got there first wins; its file is as good).
 fn create_fresh(dir: &Path, opts: &EnvOptions) -> Result<()> {
-    let tmp = dir.join(format!(".creating-{}-{}", std::process::id(), crate::clock::now_ms()));
+    let tmp = dir.join(format!(".creating-{}-{}", std::process::id(), crate::storage::clock::now_ms()));
     let result = create_in(&tmp, opts).and_then(|()| {
         let data = dir.join("data.mdb");
         match fs::hard_link(tmp.join("data.mdb"), &data) {
@@ -199,9 +199,7 @@ fn create_fresh(dir: &Path, opts: &EnvOptions) -> Result<()> {
 }
 
 fn create_in(tmp: &Path, opts: &EnvOptions) -> Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.mode(0o700);
-    builder.create(tmp).map_err(|e| Error::io_or_full(tmp, "creating a temporary directory", e))?;
+    platform::create_dir(tmp, 0o700, false).map_err(|e| Error::io_or_full(tmp, "creating a temporary directory", e))?;
     preallocate_lock(tmp)?;
     let mut options = EnvOpenOptions::new().read_txn_without_tls();
     options.map_size(round_to_page(opts.map_size.max(MIN_MAP_SIZE))).max_readers(MAX_READERS).max_dbs(MAX_DBS);
@@ -211,7 +209,7 @@ fn create_in(tmp: &Path, opts: &EnvOptions) -> Result<()> {
     let result = env.write_txn().and_then(|wtxn| {
         env.create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
             opener.database_options().types::<B, B>().create(wtxn)?;
-            for name in crate::store::TABLE_NAMES {
+            for name in crate::storage::store::TABLE_NAMES {
                 opener.database_options().types::<B, B>().name(name).create(wtxn)?;
             }
             Ok(heed::CommitOrAbort::<(), ()>::Commit(()))
@@ -250,11 +248,9 @@ fn prepare_dir(path: &Path, mode: u32) -> Result<()> {
     match fs::metadata(path) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(Error::NotADirectory { path: path.to_path_buf() }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::DirBuilder::new()
-            .recursive(true)
-            .mode(mode)
-            .create(path)
-            .map_err(|e| Error::io(path, "creating the database directory", e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            platform::create_dir(path, mode, true).map_err(|e| Error::io(path, "creating the database directory", e))
+        }
         Err(e) => Err(Error::io(path, "reading the directory's metadata", e)),
     }
 }
@@ -278,14 +274,8 @@ fn open_env(path: &Path, opts: &EnvOptions) -> Result<Option<heed::Env<WithoutTl
     }
 }
 
-pub(crate) fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if n > 0 { n as usize } else { 4096 }
-}
-
 pub(crate) fn round_to_page(n: usize) -> usize {
-    let page = page_size();
+    let page = platform::page_size();
     n.max(page).div_ceil(page) * page
 }
 

@@ -29,7 +29,7 @@
 //! Two checksums, so that an atime refresh rewrites 42 bytes of header and
 //! recomputes only the header checksum, whatever the value's size.
 //! `tests/format_golden.rs` pins these bytes: change them only together with
-//! [`FORMAT_VERSION`](crate::meta::FORMAT_VERSION).
+//! [`FORMAT_VERSION`](crate::storage::meta::FORMAT_VERSION).
 
 pub(crate) const FORMAT_TAG: u8 = 2;
 pub(crate) const HEADER_LEN: usize = 58;
@@ -207,7 +207,7 @@ mod tests {
             108, 117, 101,
         ];
         assert_eq!(encode(&header(false), None, b"value"), golden);
-        assert_eq!(crate::meta::FORMAT_VERSION, 2, "bump the golden bytes together with the version");
+        assert_eq!(crate::storage::meta::FORMAT_VERSION, 2, "bump the golden bytes together with the version");
     }
 
     #[test]
