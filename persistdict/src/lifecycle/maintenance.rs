@@ -116,7 +116,10 @@ impl EnvMaintenance {
     /// Starts the periodic thread when its time has come. One atomic load
     /// on the hot path.
     pub fn tick(&self, store: &Arc<Store>, now_ms: u64) {
+        // In a fork child nothing starts: the operation itself reports
+        // OpenedBeforeFork.
         if now_ms >= self.next_check.load(Ordering::Relaxed)
+            && !store.forked()
             && self.next_check.swap(u64::MAX, Ordering::Relaxed) != u64::MAX
         {
             self.request_run(store);
