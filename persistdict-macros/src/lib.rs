@@ -21,7 +21,9 @@ mod valid;
 
 use proc_macro::TokenStream;
 
-/// Memoizes a function persistently. See `persistdict`'s documentation.
+/// Memoizes a function persistently. Use it as `persistdict::persist_cache`,
+/// whose documentation lists every option, the key, the companion and the
+/// environment variables.
 #[proc_macro_attribute]
 pub fn persist_cache(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::persist_cache(args.into(), item.into()).into()

@@ -47,9 +47,10 @@ pub enum Error {
         path: PathBuf,
         /// What persistdict was doing.
         action: &'static str,
-        /// The error reported by heed/LMDB.
+        /// The error reported by LMDB (through `heed`, which is kept out of
+        /// the public API: it is boxed).
         #[source]
-        source: heed::Error,
+        source: BoxError,
     },
 
     /// The files in the directory are not a valid LMDB environment, or are
@@ -229,7 +230,7 @@ impl Error {
         {
             return full;
         }
-        Error::Lmdb { path: path.to_path_buf(), action, source }
+        Error::Lmdb { path: path.to_path_buf(), action, source: Box::new(source) }
     }
 
     /// An I/O error on a file of the database; [`Error::DiskFull`] when it

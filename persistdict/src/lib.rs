@@ -124,7 +124,129 @@ pub mod __private;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-/// Memoizes a function on disk; see the [crate docs](crate) and `README.md`.
+/// Memoizes a function persistently: every distinct call is computed once,
+/// stored in an LMDB database on disk, and answered from there afterwards,
+/// in this run and the next, by every thread and process on the machine.
+///
+/// ```
+/// # #[cfg(feature = "macros")] {
+/// # let dir = tempfile::tempdir().unwrap();
+/// # std::env::set_current_dir(dir.path()).unwrap();
+/// use persistdict::persist_cache;
+///
+/// #[persist_cache(db = "cache/embeddings", expire_days = 30)]
+/// fn embed(text: &str, model: &str) -> Vec<f32> {
+///     // stands for an expensive API call
+///     text.bytes().chain(model.bytes()).map(f32::from).collect()
+/// }
+///
+/// let first = embed("hello", "ada");          // computed and stored
+/// assert_eq!(embed("hello", "ada"), first);   // read back, now or in a later run
+/// assert!(embed_cache("hello", "ada").is_cached());
+/// # }
+/// ```
+///
+/// # Options
+///
+/// All optional, written `#[persist_cache(option = value, ...)]`:
+///
+/// | option | meaning | default |
+/// |---|---|---|
+/// | `db = "path"` | the database directory; a relative path resolves against the current directory at the first call of the function or its companion (once, for both) | `<root>/<crate name>/`, where `<root>` is `$PERSISTDICT_DIR`, else `persistdict/` in the platform's user cache folder (`~/.cache` on Linux) |
+/// | `expire_days = N` | results unused for `N` days expire (per entry: other functions sharing the `db` keep their own windows) | never |
+/// | `version = "..."` | pins the namespace: results survive edits of the body (bump it when the meaning changes) | a digest of the body's tokens: editing the body invalidates old results; comments and whitespace do not |
+/// | `name = "..."` | the namespace's name, instead of the module path and function name (stable across moves and renames) | `module_path!()::fn_name` |
+/// | `ignore(arg, ...)` | arguments left out of the key (a client, a logger, `self`); required for `&mut` arguments and `&mut self` | none |
+/// | `durability = "sync" \| "no_meta_sync" \| "no_sync"` | what a commit waits for, see [`Durability`] | `"no_meta_sync"` (a lost result after an OS crash is recomputed) |
+/// | `lru_capacity = N` | results kept in memory in front of LMDB (their bytes; 0 turns it off) | 128 |
+/// | `companions = false` | leaves out the companion item (needed in trait impls, which cannot hold extra methods) | `true` |
+/// | `crate = "path"` | where `persistdict` is, for renamed dependencies | `::persistdict` |
+///
+/// # The key
+///
+/// A result is only ever returned for the same computation. The key is the
+/// SHA-256 of:
+/// - the namespace: module path, function name, a digest of the signature
+///   and of the body's tokens (or `version`);
+/// - the function's exact identity: its enclosing items (two identical
+///   nested functions in two functions, or one method in two `impl` blocks
+///   or trait impls, are apart) and the concrete value of every generic
+///   parameter of the function and of its `impl` block, type and const
+///   generics alike;
+/// - the arguments (all but the ignored ones), in a canonical encoding:
+///   equal `HashMap`s and `HashSet`s give the same key whatever their
+///   iteration order; a `Vec`'s order counts.
+///
+/// Every stored result carries the fingerprint of its type's serde shape: a
+/// result type changed between builds (a field reordered, retyped, a
+/// variant added) is recomputed and replaced, never decoded into the new
+/// type. Arguments must implement `Serialize`, the result `Serialize` and
+/// `Deserialize` (`Arc<T>` and `Rc<T>` need serde's `rc` feature).
+///
+/// # Results and failures
+///
+/// - A `Result<T, E>`, however spelled (`io::Result<T>`, `fmt::Result`, an
+///   alias, a generic or associated type that is a `Result`), stores only
+///   `Ok`; `E` need not be serializable.
+/// - The cache never breaks the function: if the database cannot be opened,
+///   read or written, or a stored result no longer decodes, the function
+///   runs and returns normally and a `tracing` warning says why (install a
+///   `tracing` subscriber to see it).
+/// - Single flight: concurrent callers with the same arguments in one
+///   process compute once; different arguments never wait on each other.
+/// - `&mut` arguments and `&mut self` are a compile error unless ignored:
+///   on a hit the body does not run, so its changes would silently vanish.
+///
+/// # The companion
+///
+/// `<fn>_cache(args)` (same arguments, same generics; a method for methods)
+/// returns the [`CallKey`] of that call: `.is_cached()`, `.invalidate()`,
+/// `.key()`, and `.store()`, the function's [`MemoStore`]: `clear()`,
+/// `stats()`, `path()`, `uncached(|| f(args))` and
+/// `uncached_async(f(args))` to run the body past the cache, and `dict::<T>()`.
+/// It shares the function's one store.
+///
+/// ```
+/// # #[cfg(feature = "macros")] {
+/// # let dir = tempfile::tempdir().unwrap();
+/// # std::env::set_current_dir(dir.path()).unwrap();
+/// #[persistdict::persist_cache(db = "cache/parse")]
+/// fn parse(text: &str) -> Result<u32, std::num::ParseIntError> {
+///     text.trim().parse()
+/// }
+///
+/// assert!(parse("x").is_err());
+/// assert!(!parse_cache("x").is_cached()); // an Err is not stored
+/// assert_eq!(parse(" 7"), Ok(7));
+/// assert!(parse_cache(" 7").is_cached());
+/// assert!(parse_cache(" 7").invalidate().unwrap());
+/// # }
+/// ```
+///
+/// # Environment variables
+///
+/// Read at a function's first call:
+/// - `PERSISTDICT_DISABLE=1` (or `true`, `yes`): every cache off, every call computes.
+/// - `PERSISTDICT_DIR=path`: the root of the default databases (functions without `db`).
+///
+/// Clearing a cache: `<fn>_cache(..).store().clear()` removes one
+/// function's results; deleting the directory removes everything.
+///
+/// # Forms
+///
+/// `fn` and `async fn` (the key is built before the first `.await`; no lock
+/// is held across one), free functions, methods (`self` is part of the key
+/// unless ignored), associated functions, trait impls (`companions = false`),
+/// generic functions, `impl Trait` arguments and destructuring patterns.
+///
+/// # Compile errors
+///
+/// Misuse is an error pointing at the offending token, tested with trybuild
+/// (`tests/ui/fail`): an unknown or duplicate option (the message lists the
+/// valid ones), a non-serializable argument or result, a borrowed or `impl
+/// Trait` result, `&mut` arguments, `const`/`extern`/variadic functions,
+/// `ignore` naming no argument, an empty `db`, an unknown durability.
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+#[doc(inline)]
 pub use persistdict_macros::persist_cache;

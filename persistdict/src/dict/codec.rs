@@ -4,7 +4,16 @@
 //! any `T: Serialize` and decodes any `T: DeserializeOwned`, so one codec type
 //! serves keys and values alike. [`Bincode`] (compact, fast, the default) and
 //! [`Json`] (readable with other tools) ship with the crate; wrap one to
-//! compress or encrypt (see `examples/custom_codec.rs`).
+//! compress or encrypt (the example on [`Codec`] adds a tag;
+//! [`examples/custom_codec.rs`](https://github.com/persistdict/persistdict/blob/main/examples/custom_codec.rs)
+//! compresses).
+//!
+//! bincode 2.0.1 is pinned (`=2.0.1`): its `standard` format is what is on
+//! disk, and the crate is declared unmaintained (RUSTSEC-2025-0141, no known
+//! vulnerability). It stays pinned because a stable byte format matters
+//! more here than updates: a new format version would make every stored
+//! value unreadable. Decoding is bounded (see [`Bincode`]), so hostile bytes
+//! cannot make it allocate without limit.
 //!
 //! Decoding is strict: bytes left over after the value are an error. That
 //! alone cannot tell a `u32` from an `i32`, or two orders of one struct's

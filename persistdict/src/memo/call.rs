@@ -164,7 +164,7 @@ fn memoize<T: CacheValue, R>(
     stored: fn(&R) -> Option<&T>,
     found: fn(T) -> R,
 ) -> R {
-    let types = memo_types::<T>();
+    let types = store.types_of::<T>(memo_types::<T>);
     let (Some(h), false) = (store.handle(), store.bypassed()) else { return body() };
     let Some(key) = kb.finish() else { return body() };
     h.flights.run(
@@ -189,7 +189,7 @@ async fn memoize_async<T: CacheValue, R>(
     stored: fn(&R) -> Option<&T>,
     found: fn(T) -> R,
 ) -> R {
-    let types = memo_types::<T>();
+    let types = store.types_of::<T>(memo_types::<T>);
     let (Some(h), false) = (store.handle(), store.bypassed()) else { return body.await };
     let Some(key) = kb.finish() else { return body.await };
     let lead = async {

@@ -133,19 +133,22 @@ impl KeyBuilder {
     /// defined in the wrapper (see [`identity`]).
     #[doc(hidden)]
     pub fn new(store: &'static MemoStore, site: &'static str, companion: Option<(&str, &str)>) -> Self {
-        let mut hasher = Sha256::new();
-        let namespace = store.namespace();
-        let id = identity(site, companion);
-        let (module, location) = store.place();
-        // Two identical functions nested in two blocks or closures of one
-        // function have one path: only their place in the file tells them
-        // apart. (Only for nested functions: elsewhere an edit above the
-        // function must not move its key.)
-        let place = if nested_in_a_function(&id, module) { location } else { "" };
-        for part in [namespace.as_bytes(), id.as_bytes(), place.as_bytes()] {
-            hasher.update((part.len() as u64).to_le_bytes());
-            hasher.update(part);
-        }
+        let hasher = store.key_base(site, || {
+            let mut hasher = Sha256::new();
+            let namespace = store.namespace();
+            let id = identity(site, companion);
+            let (module, location) = store.place();
+            // Two identical functions nested in two blocks or closures of one
+            // function have one path: only their place in the file tells them
+            // apart. (Only for nested functions: elsewhere an edit above the
+            // function must not move its key.)
+            let place = if nested_in_a_function(&id, module) { location } else { "" };
+            for part in [namespace.as_bytes(), id.as_bytes(), place.as_bytes()] {
+                hasher.update((part.len() as u64).to_le_bytes());
+                hasher.update(part);
+            }
+            hasher
+        });
         KeyBuilder { hasher: Some(hasher), store, buf: Vec::new() }
     }
 

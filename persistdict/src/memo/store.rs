@@ -101,6 +101,12 @@ pub struct MemoConfig {
 pub struct MemoStore {
     config: MemoConfig,
     shared: OnceLock<Arc<FnStore>>,
+    /// The key hasher's state after the namespace and the identity of the
+    /// first call site seen (the only one, unless the function is generic):
+    /// the hot path clones it instead of hashing them again.
+    key_base: OnceLock<(&'static str, Sha256)>,
+    /// The entry types of the first result type seen (likewise).
+    types: OnceLock<(std::any::TypeId, Types)>,
 }
 
 /// What the wrapper and the companion of one function share.
@@ -136,7 +142,7 @@ fn disabled_by_env() -> bool {
 impl MemoStore {
     #[doc(hidden)]
     pub const fn new(config: MemoConfig) -> Self {
-        MemoStore { config, shared: OnceLock::new() }
+        MemoStore { config, shared: OnceLock::new(), key_base: OnceLock::new(), types: OnceLock::new() }
     }
 
     fn shared(&self) -> &FnStore {
@@ -150,6 +156,33 @@ impl MemoStore {
     /// The function's namespace (path, signature and body digests).
     pub(crate) fn namespace(&self) -> &'static str {
         self.config.namespace
+    }
+
+    /// The key hasher after the namespace and the call site's identity,
+    /// from the cache when `site` is the cached one.
+    pub(crate) fn key_base(&self, site: &'static str, compute: impl FnOnce() -> Sha256) -> Sha256 {
+        if let Some((cached, h)) = self.key_base.get()
+            && cached.as_ptr() == site.as_ptr()
+            && cached.len() == site.len()
+        {
+            return h.clone();
+        }
+        let h = compute();
+        let _ = self.key_base.set((site, h.clone()));
+        h
+    }
+
+    /// The entry types of result type `T`, from the cache when it is the cached one.
+    pub(crate) fn types_of<T>(&self, compute: impl FnOnce() -> Types) -> Types {
+        let id = typeid::of::<T>();
+        if let Some((cached, t)) = self.types.get()
+            && *cached == id
+        {
+            return *t;
+        }
+        let t = compute();
+        let _ = self.types.set((id, t));
+        t
     }
 
     /// The function's module path and source location.
@@ -435,7 +468,26 @@ impl<F: Future> Future for Uncached<F> {
     }
 }
 
-/// What a companion call (`<fn>_cache(args)`) returns: one call's key.
+/// What a companion call (`<fn>_cache(args)`) returns: one call's key,
+/// in the function's own store.
+///
+/// ```
+/// # #[cfg(feature = "macros")] {
+/// # let dir = tempfile::tempdir().unwrap();
+/// # std::env::set_current_dir(dir.path()).unwrap();
+/// #[persistdict::persist_cache(db = "cache/len")]
+/// fn len(text: String) -> usize { text.len() }
+///
+/// let call = len_cache("hi".to_string());
+/// assert!(!call.is_cached());
+/// assert_eq!(len("hi".to_string()), 2);
+/// assert!(call.is_cached());
+/// let key = call.key().expect("the arguments encode");
+/// let stored = call.store().dict::<usize>().unwrap().get(&key).unwrap();
+/// assert_eq!(stored, Some(2));
+/// assert!(call.invalidate().unwrap());
+/// # }
+/// ```
 pub struct CallKey {
     pub(crate) store: &'static MemoStore,
     pub(crate) key: Option<Key>,

@@ -145,7 +145,9 @@ const LOCK_FILE_LEN: u64 = (MAX_READERS as u64 - 1) * 64 + 192 + 4096;
 fn prepare_files(dir: &Path, opts: &EnvOptions) -> Result<()> {
     let data = dir.join("data.mdb");
     match fs::metadata(&data) {
-        Ok(_) if never_committed(&data) => {
+        // Only a file of at most two pages can be one that never committed
+        // (checked without reading a large file).
+        Ok(m) if m.len() <= 2 * 65536 && never_committed(&data) => {
             let aside = dir.join(format!("data.mdb.torn-{}", crate::storage::clock::now_ms()));
             tracing::warn!(path = %data.display(), aside = %aside.display(),
                 "data.mdb holds no completed commit (a crash during its creation); creating the database anew");
@@ -226,9 +228,11 @@ fn create_in(tmp: &Path, opts: &EnvOptions) -> Result<()> {
 /// never touched here.
 fn never_committed(data: &Path) -> bool {
     const MAGIC: u32 = 0xBEEF_C0DE;
-    let Ok(bytes) = fs::read(data).map(|b| b.into_iter().take(4 * 65536 + 1).collect::<Vec<u8>>()) else {
+    let mut bytes = Vec::new();
+    let read = fs::File::open(data).and_then(|f| std::io::Read::read_to_end(&mut f.take(2 * 65536 + 1), &mut bytes));
+    if read.is_err() {
         return false;
-    };
+    }
     let psize = bytes.get(40..44).map_or(4096, |s| u32::from_le_bytes(s.try_into().expect("4"))) as usize;
     let psize = if (512..=65536).contains(&psize) && psize.is_power_of_two() { psize } else { 4096 };
     if bytes.len() > 2 * psize {

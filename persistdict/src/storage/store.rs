@@ -121,7 +121,8 @@ fn is_mdb(e: &heed::Error, which: heed::MdbError) -> bool {
 }
 
 fn is_map_full(e: &Error) -> bool {
-    matches!(e, Error::Lmdb { source, .. } if is_mdb(source, heed::MdbError::MapFull))
+    matches!(e, Error::Lmdb { source, .. }
+        if source.downcast_ref::<heed::Error>().is_some_and(|h| is_mdb(h, heed::MdbError::MapFull)))
 }
 
 /// Sequence numbers and atime-index keys are big-endian so LMDB's bytewise
