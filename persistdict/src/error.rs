@@ -208,6 +208,17 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// The directory was deleted or replaced while this process still has
+    /// the database that was there open (LMDB allows one environment per
+    /// path in a process).
+    #[error(
+        "{path}: this process still has the database that was at this path open (the directory was deleted or replaced since); drop every handle of it first (memoized functions keep theirs until the process exits: restart it), then open again"
+    )]
+    StillOpen {
+        /// The directory.
+        path: PathBuf,
+    },
+
     /// `initialize` was called on a database that was already initialized.
     #[error("{path}: already initialized; initialize() populates a database once, call clear() first to start again")]
     AlreadyInitialized {

@@ -177,6 +177,11 @@ pub struct ReadmeDoctests;
 ///   equal `HashMap`s and `HashSet`s give the same key whatever their
 ///   iteration order; a `Vec`'s order counts.
 ///
+/// Generic parameters are told apart by their type names: two closures
+/// defined in one function have one type name, so a generic function
+/// called with either of them (an ignored `f: F`) shares results between
+/// them. Give such calls an argument that tells them apart.
+///
 /// Every stored result carries the fingerprint of its type's serde shape: a
 /// result type changed between builds (a field reordered, retyped, a
 /// variant added) is recomputed and replaced, never decoded into the new

@@ -10,19 +10,23 @@
 //!
 //! The shape is traced by running the type's own `Deserialize` against a
 //! tracing deserializer (`shape.rs`), as often as it takes to visit every
-//! variant of every enum, however deep: it records container names, field
-//! names and their order, variant names and indexes, and every primitive.
-//! The fingerprint is the SHA-256 (first 8 bytes) of that description and
-//! of the type's name without module paths (so a `#[serde(from, into)]`
-//! proxy is not mistaken for the type it converts to, while moving a type to
-//! another module is harmless). `serde-reflection` was tried first: it stops
+//! variant of every enum, however deep: it records each container (by its
+//! serde name and its Rust type with generic arguments, so `Page<Item>` and
+//! `Page<Page<Item>>` are two), field names and their order, the Rust type
+//! name of every field (module paths left out, so a transparent newtype or a
+//! `from`/`into` proxy is told from the type it converts to, while moving a
+//! type to another module is harmless), variant names and indexes, and every
+//! primitive. The fingerprint is the SHA-256 (first 8 bytes) of that
+//! description and of the root type's short name. A `Deserialize` that
+//! validates strings or bytes (an email, a URL, a UUID, a date) is offered a
+//! few typical values in turn. `serde-reflection` was tried first: it stops
 //! exploring inside an `Option`, a `Vec` or a map once their format is
 //! known, so an enum nested there kept unseen variants (a retyped variant
 //! went unnoticed), and a recursive enum overflowed the stack.
 //!
 //! Where tracing fails (a type that needs `deserialize_any`, such as
 //! `serde_json::Value` or an untagged enum, or whose `Deserialize` rejects
-//! the tracer's default values), the fingerprint falls back to the full
+//! every value offered), the fingerprint falls back to the full
 //! [`std::any::type_name`]: a renamed or moved type then reads as a mismatch
 //! (a recompute under the macro), and a change of such a type's fields is
 //! not detected. Fingerprints are computed once per type per process.
@@ -39,7 +43,7 @@ use std::sync::{LazyLock, RwLock};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use crate::dict::shape::trace;
+use crate::dict::shape::{short_type_name, trace};
 
 /// A type fingerprint.
 pub(crate) type Fp = u64;
@@ -61,29 +65,6 @@ pub(crate) fn of<T: DeserializeOwned>() -> Fp {
     let fp = compute::<T>(std::any::type_name::<T>());
     CACHE.write().unwrap_or_else(|e| e.into_inner()).insert(id, fp);
     fp
-}
-
-/// `type_name` without module paths (`alloc::vec::Vec<app::Secs>` ->
-/// `Vec<Secs>`): part of the fingerprint, so that two types with one serde
-/// shape (a `#[serde(from, into)]` proxy, a transparent newtype) are still
-/// told apart, while moving a type to another module is not a mismatch.
-fn short_type_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut segment = String::new();
-    let flush = |segment: &mut String, out: &mut String| {
-        out.push_str(segment.rsplit("::").next().unwrap_or(segment));
-        segment.clear();
-    };
-    for c in name.chars() {
-        if c.is_alphanumeric() || c == '_' || c == ':' {
-            segment.push(c);
-        } else {
-            flush(&mut segment, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut segment, &mut out);
-    out
 }
 
 /// The key and value types an entry is written or read with.

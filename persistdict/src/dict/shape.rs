@@ -28,7 +28,7 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visit
 /// Deepest nesting traced before giving up.
 const MAX_DEPTH: usize = 128;
 /// Most runs of the type's `Deserialize` before giving up.
-const MAX_RUNS: usize = 4096;
+const MAX_RUNS: usize = 1 << 16;
 
 /// The format of a value.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -40,8 +40,12 @@ enum F {
     Seq(Box<F>),
     Map(Box<F>, Box<F>),
     Tuple(Vec<F>),
-    /// A container, by its serde name.
-    Name(&'static str),
+    /// A container, by its key (serde name and Rust type, see `key`).
+    Name(String),
+    /// A value of a Rust type (short name) whose serde form follows: a
+    /// transparent newtype or a `from`/`into` proxy leaves no container
+    /// behind, so the field's type name is what tells it apart.
+    Typed(String, Box<F>),
 }
 
 /// The body of a container or of an enum variant.
@@ -67,6 +71,7 @@ fn merge_f(a: &mut F, b: F) -> Result<(), ()> {
             Ok(())
         }
         (F::Option(x), F::Option(y)) | (F::Seq(x), F::Seq(y)) => merge_f(x, *y),
+        (F::Typed(n, x), F::Typed(m, y)) if *n == m => merge_f(x, *y),
         (F::Map(k, v), F::Map(k2, v2)) => merge_f(k, *k2).and_then(|()| merge_f(v, *v2)),
         (F::Tuple(xs), F::Tuple(ys)) if xs.len() == ys.len() => {
             xs.iter_mut().zip(ys).try_for_each(|(x, y)| merge_f(x, y))
@@ -90,29 +95,63 @@ fn merge_body(a: &mut Body, b: Body) -> Result<(), ()> {
     }
 }
 
+/// The key of a container: its serde name and the (short) type name of the
+/// visitor building it, which names the Rust type with its generic
+/// arguments: `Page<Item>` and `Page<Page<Item>>` are two containers.
+fn key<V>(name: &str) -> String {
+    format!("{name}@{}", short_type_name(std::any::type_name::<V>()))
+}
+
+/// `type_name` without module paths (`alloc::vec::Vec<app::Item>` ->
+/// `Vec<Item>`).
+pub(crate) fn short_type_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut segment = String::new();
+    let flush = |segment: &mut String, out: &mut String| {
+        out.push_str(segment.rsplit("::").next().unwrap_or(segment));
+        segment.clear();
+    };
+    for c in name.chars() {
+        if c.is_alphanumeric() || c == '_' || c == ':' {
+            segment.push(c);
+        } else {
+            flush(&mut segment, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut segment, &mut out);
+    out
+}
+
 #[derive(Default)]
 struct Tracer {
-    containers: BTreeMap<&'static str, Container>,
+    containers: BTreeMap<String, Container>,
     /// Variants of each enum visited so far, and those whose value was
     /// built to the end (they terminate).
-    explored: HashMap<&'static str, BTreeSet<u32>>,
-    terminating: HashMap<&'static str, BTreeSet<u32>>,
+    explored: HashMap<String, BTreeSet<u32>>,
+    terminating: HashMap<String, BTreeSet<u32>>,
     /// Round-robin position of each fully explored enum, so that later runs
     /// go through each of its variants again and reach the enums inside.
-    rotation: HashMap<&'static str, u32>,
-    /// Sites (an `Option`, a sequence, a map at a place in a container)
-    /// being traced now, and the enum variants on the stack.
-    active_sites: Vec<String>,
-    active_variants: Vec<(&'static str, u32)>,
+    rotation: HashMap<String, u32>,
+    /// The Rust types of the `Option`s, sequences and maps being traced now
+    /// (by their visitor's type name): one met again inside itself is
+    /// recursion, and is left empty. Keyed by type, not by place, so that k
+    /// recursive fields of one type cost k, not k!, per run.
+    active_sites: Vec<&'static str>,
+    active_variants: Vec<(String, u32)>,
     depth: usize,
+    /// The candidate offered at each place that is given strings or bytes,
+    /// and the last place given one (blamed when a run fails).
+    candidates: HashMap<String, usize>,
+    last_candidate_site: Option<String>,
     /// Something new was learned in this run.
     progress: bool,
     conflict: bool,
 }
 
 impl Tracer {
-    fn record(&mut self, name: &'static str, c: Container) {
-        match self.containers.get_mut(name) {
+    fn record(&mut self, name: String, c: Container) {
+        match self.containers.get_mut(&name) {
             None => {
                 self.containers.insert(name, c);
                 self.progress = true;
@@ -137,7 +176,7 @@ impl Tracer {
                 if ok.is_err() {
                     self.conflict = true;
                 }
-                if self.containers.get(name) != Some(&before) {
+                if self.containers.get(&name) != Some(&before) {
                     self.progress = true;
                 }
             }
@@ -145,9 +184,8 @@ impl Tracer {
     }
 
     /// The variant to build for enum `name` of `count` variants.
-    fn choose(&mut self, name: &'static str, count: u32) -> u32 {
-        let on_stack: BTreeSet<u32> =
-            self.active_variants.iter().filter(|(n, _)| *n == name).map(|(_, i)| *i).collect();
+    fn choose(&mut self, name: &str, count: u32) -> u32 {
+        let on_stack: BTreeSet<u32> = self.active_variants.iter().filter(|(n, _)| n == name).map(|(_, i)| *i).collect();
         let explored = self.explored.get(name);
         let terminating = self.terminating.get(name);
         let free = || (0..count).filter(|i| !on_stack.contains(i));
@@ -156,7 +194,7 @@ impl Tracer {
         let pick = if on_stack.is_empty() {
             unexplored.or_else(|| {
                 // All seen: go round them, to reach what lies inside each.
-                let turn = self.rotation.entry(name).or_insert(0);
+                let turn = self.rotation.entry(name.to_string()).or_insert(0);
                 *turn = turn.wrapping_add(1);
                 let start = *turn % count;
                 (0..count).map(|k| (start + k) % count).find(|i| !on_stack.contains(i))
@@ -186,6 +224,7 @@ impl Tracer {
                 F::Option(x) | F::Seq(x) => known(x),
                 F::Map(k, v) => known(k) && known(v),
                 F::Tuple(xs) => xs.iter().all(known),
+                F::Typed(_, x) => known(x),
                 F::Prim(_) | F::Name(_) => true,
             }
         }
@@ -242,10 +281,19 @@ impl<'t> De<'t, '_> {
         self.t.borrow_mut().depth -= 1;
     }
 
-    /// Whether the wrapper at this site may be entered (it is not already
-    /// being traced further up: that would be recursion).
-    fn may_enter(&self) -> bool {
-        !self.t.borrow().active_sites.contains(&self.site)
+    /// Whether an `Option`, sequence or map built by visitor `V` may be
+    /// entered: not when one of the same Rust type is already being traced
+    /// further up (that is recursion).
+    fn may_enter<V>(&self) -> bool {
+        !self.t.borrow().active_sites.contains(&std::any::type_name::<V>())
+    }
+
+    /// The candidate value to offer at this place (see `STR_CANDIDATES`);
+    /// remembers the place as the last one offered a candidate.
+    fn candidate(&self, count: usize) -> usize {
+        let mut t = self.t.borrow_mut();
+        t.last_candidate_site = Some(self.site.clone());
+        t.candidates.get(&self.site).copied().unwrap_or(0).min(count - 1)
     }
 
     fn elements(&self, base: &str, names: impl Iterator<Item = String>) -> Elements<'t> {
@@ -266,11 +314,22 @@ impl<'de> de::SeqAccess<'de> for Elements<'_> {
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Stop> {
         let Some((site, out)) = self.slots.get(self.next) else { return Ok(None) };
         self.next += 1;
-        seed.deserialize(De { t: self.t, out, site: site.clone() }).map(Some)
+        let inner = RefCell::new(F::Unknown);
+        let v = seed.deserialize(De { t: self.t, out: &inner, site: site.clone() })?;
+        *out.borrow_mut() = typed::<T>(inner.into_inner());
+        Ok(Some(v))
     }
     fn size_hint(&self) -> Option<usize> {
         Some(self.slots.len() - self.next)
     }
+}
+
+/// The format of a value built by seed `S`, tagged with the Rust type the
+/// seed names (`PhantomData<Secs>` for a field of type `Secs`).
+fn typed<S>(inner: F) -> F {
+    let name = short_type_name(std::any::type_name::<S>());
+    let name = name.strip_prefix("PhantomData<").and_then(|n| n.strip_suffix('>')).map(str::to_string).unwrap_or(name);
+    F::Typed(name, Box::new(inner))
 }
 
 fn slots(base: &str, names: impl Iterator<Item = String>) -> Vec<(String, RefCell<F>)> {
@@ -297,17 +356,23 @@ impl<'de> de::MapAccess<'de> for Entries<'_> {
             return Ok(None);
         }
         self.left -= 1;
-        seed.deserialize(De { t: self.t, out: &self.key, site: format!("{}{{k}}", self.site) }).map(Some)
+        let inner = RefCell::new(F::Unknown);
+        let k = seed.deserialize(De { t: self.t, out: &inner, site: format!("{}{{k}}", self.site) })?;
+        *self.key.borrow_mut() = typed::<K>(inner.into_inner());
+        Ok(Some(k))
     }
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Stop> {
-        seed.deserialize(De { t: self.t, out: &self.value, site: format!("{}{{v}}", self.site) })
+        let inner = RefCell::new(F::Unknown);
+        let v = seed.deserialize(De { t: self.t, out: &inner, site: format!("{}{{v}}", self.site) })?;
+        *self.value.borrow_mut() = typed::<V>(inner.into_inner());
+        Ok(v)
     }
 }
 
 /// The variant chosen for an enum.
 struct Variant<'t, 'b> {
     t: &'t RefCell<Tracer>,
-    name: &'static str,
+    name: String,
     index: u32,
     body: &'b RefCell<Option<Body>>,
 }
@@ -330,7 +395,7 @@ impl<'de> de::VariantAccess<'de> for Variant<'_, '_> {
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, Stop> {
         let out = RefCell::new(F::Unknown);
         let v = seed.deserialize(De { t: self.t, out: &out, site: format!("{}::{}", self.name, self.index) })?;
-        *self.body.borrow_mut() = Some(Body::Newtype(out.into_inner()));
+        *self.body.borrow_mut() = Some(Body::Newtype(typed::<T>(out.into_inner())));
         Ok(v)
     }
     fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, Stop> {
@@ -349,6 +414,24 @@ impl<'de> de::VariantAccess<'de> for Variant<'_, '_> {
         Ok(v)
     }
 }
+
+/// Strings offered to a `Deserialize` that validates its input (an email,
+/// a URL, a UUID, a date): when a run fails right after a string, the next
+/// run offers that place the next candidate.
+const STR_CANDIDATES: &[&str] = &[
+    "",
+    "a",
+    "0",
+    "a@b.c",
+    "http://a.b/",
+    "00000000-0000-0000-0000-000000000000",
+    "1970-01-01T00:00:00Z",
+    "1970-01-01",
+    "00:00:00",
+    "true",
+];
+/// Byte strings offered likewise (16 bytes: a UUID's binary form).
+const BYTES_CANDIDATES: &[&[u8]] = &[&[], &[0; 16], &[0; 32]];
 
 macro_rules! primitives {
     ($($method:ident $visit:ident $name:literal $value:expr;)*) => {$(
@@ -381,19 +464,35 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
         deserialize_f32 visit_f32 "f32" 1.0;
         deserialize_f64 visit_f64 "f64" 1.0;
         deserialize_char visit_char "char" 'a';
-        deserialize_str visit_str "str" "";
-        deserialize_string visit_str "str" "";
-        deserialize_bytes visit_bytes "bytes" &[];
-        deserialize_byte_buf visit_bytes "bytes" &[];
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Stop> {
+        self.set(F::Prim("str"));
+        visitor.visit_str(STR_CANDIDATES[self.candidate(STR_CANDIDATES.len())])
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Stop> {
+        self.set(F::Prim("str"));
+        visitor.visit_str(STR_CANDIDATES[self.candidate(STR_CANDIDATES.len())])
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Stop> {
+        self.set(F::Prim("bytes"));
+        visitor.visit_bytes(BYTES_CANDIDATES[self.candidate(BYTES_CANDIDATES.len())])
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Stop> {
+        self.set(F::Prim("bytes"));
+        visitor.visit_bytes(BYTES_CANDIDATES[self.candidate(BYTES_CANDIDATES.len())])
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Stop> {
-        if !self.may_enter() {
+        if !self.may_enter::<V>() {
             self.set(F::Option(Box::new(F::Unknown)));
             return visitor.visit_none();
         }
         self.enter()?;
-        self.t.borrow_mut().active_sites.push(self.site.clone());
+        self.t.borrow_mut().active_sites.push(std::any::type_name::<V>());
         let inner = RefCell::new(F::Unknown);
         let result = visitor.visit_some(De { t: self.t, out: &inner, site: format!("{}?", self.site) });
         self.t.borrow_mut().active_sites.pop();
@@ -408,7 +507,8 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
     }
 
     fn deserialize_unit_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> Result<V::Value, Stop> {
-        self.t.borrow_mut().record(name, Container::Plain(Body::Unit));
+        let name = key::<V>(name);
+        self.t.borrow_mut().record(name.clone(), Container::Plain(Body::Unit));
         self.set(F::Name(name));
         visitor.visit_unit()
     }
@@ -419,15 +519,16 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
         let result = visitor.visit_newtype_struct(De { t: self.t, out: &inner, site: format!("{name}.0") });
         self.leave();
         let result = result?;
-        self.t.borrow_mut().record(name, Container::Plain(Body::Newtype(inner.into_inner())));
+        let name = key::<V>(name);
+        self.t.borrow_mut().record(name.clone(), Container::Plain(Body::Newtype(inner.into_inner())));
         self.set(F::Name(name));
         Ok(result)
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Stop> {
-        let n = usize::from(self.may_enter());
+        let n = usize::from(self.may_enter::<V>());
         self.enter()?;
-        self.t.borrow_mut().active_sites.push(self.site.clone());
+        self.t.borrow_mut().active_sites.push(std::any::type_name::<V>());
         let mut els = self.elements(&self.site, (0..n).map(|_| "[]".to_string()));
         let result = visitor.visit_seq(&mut els);
         let elem = formats(els.slots).pop().unwrap_or(F::Unknown);
@@ -459,15 +560,16 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
         let fs = formats(els.slots);
         self.leave();
         let result = result?;
-        self.t.borrow_mut().record(name, Container::Plain(Body::Tuple(fs)));
+        let name = key::<V>(name);
+        self.t.borrow_mut().record(name.clone(), Container::Plain(Body::Tuple(fs)));
         self.set(F::Name(name));
         Ok(result)
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Stop> {
-        let left = usize::from(self.may_enter());
+        let left = usize::from(self.may_enter::<V>());
         self.enter()?;
-        self.t.borrow_mut().active_sites.push(self.site.clone());
+        self.t.borrow_mut().active_sites.push(std::any::type_name::<V>());
         let mut entries = Entries {
             t: self.t,
             site: self.site.clone(),
@@ -494,7 +596,8 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
         let fs = fields.iter().copied().zip(formats(els.slots)).collect();
         self.leave();
         let result = result?;
-        self.t.borrow_mut().record(name, Container::Plain(Body::Struct(fs)));
+        let name = key::<V>(name);
+        self.t.borrow_mut().record(name.clone(), Container::Plain(Body::Struct(fs)));
         self.set(F::Name(name));
         Ok(result)
     }
@@ -510,27 +613,28 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
             return Err(Stop("an enum without variants".into()));
         }
         self.enter()?;
-        let index = self.t.borrow_mut().choose(name, count);
+        let name = key::<V>(name);
+        let index = self.t.borrow_mut().choose(&name, count);
         {
             let mut t = self.t.borrow_mut();
-            if t.explored.entry(name).or_default().insert(index) {
+            if t.explored.entry(name.clone()).or_default().insert(index) {
                 t.progress = true;
             }
-            t.active_variants.push((name, index));
+            t.active_variants.push((name.clone(), index));
         }
         let body = RefCell::new(None);
-        let result = visitor.visit_enum(Variant { t: self.t, name, index, body: &body });
+        let result = visitor.visit_enum(Variant { t: self.t, name: name.clone(), index, body: &body });
         {
             let mut t = self.t.borrow_mut();
             t.active_variants.pop();
-            if result.is_ok() && t.terminating.entry(name).or_default().insert(index) {
+            if result.is_ok() && t.terminating.entry(name.clone()).or_default().insert(index) {
                 t.progress = true;
             }
         }
         self.leave();
         let result = result?;
         let variants_seen = body.into_inner().map(|b| BTreeMap::from([(index, b)])).unwrap_or_default();
-        self.t.borrow_mut().record(name, Container::Enum { names: variants.to_vec(), variants: variants_seen });
+        self.t.borrow_mut().record(name.clone(), Container::Enum { names: variants.to_vec(), variants: variants_seen });
         self.set(F::Name(name));
         Ok(result)
     }
@@ -553,10 +657,30 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
 pub(crate) fn trace<T: DeserializeOwned>() -> Option<String> {
     let tracer = RefCell::new(Tracer::default());
     let root = RefCell::new(F::Unknown);
+    let mut failures = 0;
     for _ in 0..MAX_RUNS {
-        tracer.borrow_mut().progress = false;
+        {
+            let mut t = tracer.borrow_mut();
+            t.progress = false;
+            t.last_candidate_site = None;
+            t.depth = 0;
+            t.active_sites.clear();
+            t.active_variants.clear();
+        }
         let out = RefCell::new(F::Unknown);
-        T::deserialize(De { t: &tracer, out: &out, site: "<root>".into() }).ok()?;
+        if T::deserialize(De { t: &tracer, out: &out, site: "<root>".into() }).is_err() {
+            // Blame the last place offered a string or bytes: offer it the
+            // next candidate, a bounded number of times.
+            failures += 1;
+            let mut t = tracer.borrow_mut();
+            let site = t.last_candidate_site.take()?;
+            let next = t.candidates.get(&site).copied().unwrap_or(0) + 1;
+            if next >= STR_CANDIDATES.len().max(BYTES_CANDIDATES.len()) || failures > 256 {
+                return None;
+            }
+            t.candidates.insert(site, next);
+            continue;
+        }
         let t = tracer.borrow();
         if t.conflict || merge_f(&mut root.borrow_mut(), out.into_inner()).is_err() {
             return None;

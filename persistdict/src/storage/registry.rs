@@ -93,10 +93,21 @@ pub(crate) fn open_shared(path: &Path, opts: &EnvOptions) -> Result<(Arc<Store>,
                         debug!(path = %store.path.display(), "opened LMDB environment");
                         return Ok((store, true));
                     }
-                    // The previous Store of this directory is being dropped
-                    // in another thread (its drop needs this lock).
+                    // heed still has an environment at this path: the previous
+                    // Store of this directory is being dropped in another thread
+                    // (its drop needs this lock)... or this process still holds
+                    // the database of a directory that was deleted or replaced
+                    // since (another inode, same path), which will not close.
                     None => {
+                        let others: Vec<Arc<Store>> =
+                            registry.iter().filter(|(k, _)| **k != id).filter_map(|(_, w)| w.upgrade()).collect();
                         drop(registry);
+                        let replaced =
+                            others.iter().any(|s| s.path == canonical && s.users.load(Ordering::Acquire) > 0);
+                        drop(others);
+                        if replaced {
+                            return Err(Error::StillOpen { path: path.to_path_buf() });
+                        }
                         true
                     }
                 }
