@@ -172,6 +172,20 @@ pub enum Error {
         reason: String,
     },
 
+    /// An entry too large for the database's `max_bytes` budget (it would
+    /// evict everything and still not fit). Nothing was written.
+    #[error(
+        "{path}: an entry of {size} bytes does not fit the size budget of {max_bytes} bytes (an entry may take at most half of it); raise max_bytes or store less"
+    )]
+    OverBudget {
+        /// The directory.
+        path: PathBuf,
+        /// The entry's key and value bytes.
+        size: u64,
+        /// The budget in force.
+        max_bytes: u64,
+    },
+
     /// The filesystem holding the database is full.
     #[error(
         "{path}: {action} failed: the filesystem is full ({available} bytes free); free some space (or set a size budget) and try again; nothing stored was lost"

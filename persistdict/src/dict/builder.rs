@@ -13,6 +13,9 @@ use crate::storage::store::Durability;
 
 pub use crate::storage::key::MAX_KEY_SIZE;
 
+/// The smallest `max_bytes` budget.
+const MIN_MAX_BYTES: u64 = 64 << 10;
+
 /// Builds a [`PersistDict`]; start with [`PersistDict::builder`].
 ///
 /// Setters take the builder by value and return it; [`open`](Self::open)
@@ -31,6 +34,7 @@ pub use crate::storage::key::MAX_KEY_SIZE;
 /// | `key_size_limit` | 511 bytes (LMDB's maximum) |
 /// | `durability` | [`Durability::Sync`] |
 /// | `map_size` | 1 MiB, grown automatically |
+/// | `max_bytes`, `max_entries` | none |
 /// | `key_codec`, `value_codec` | [`Bincode`] |
 /// | `dir_mode` | `0o700` (owner only) for directories it creates |
 ///
@@ -71,6 +75,8 @@ pub(crate) struct Options {
     pub key_size_limit: Option<usize>,
     pub durability: Durability,
     pub map_size: usize,
+    pub max_bytes: Option<u64>,
+    pub max_entries: Option<u64>,
     pub dir_mode: u32,
     pub hasher: KeyHasher,
 }
@@ -89,6 +95,8 @@ impl Options {
             key_size_limit: None,
             durability: Durability::Sync,
             map_size: 1 << 20,
+            max_bytes: None,
+            max_entries: None,
             dir_mode: 0o700,
             hasher: sha256,
         }
@@ -104,6 +112,16 @@ impl Options {
         }
         if self.expire_after == Some(Duration::ZERO) {
             return invalid("the expiry window must be longer than zero".into());
+        }
+        if self.max_entries == Some(0) {
+            return invalid("max_entries must be at least 1 (leave it out for no limit)".into());
+        }
+        if let Some(max) = self.max_bytes
+            && max < MIN_MAX_BYTES
+        {
+            return invalid(format!(
+                "max_bytes must be at least {MIN_MAX_BYTES} (the tables' own pages take some), got {max}"
+            ));
         }
         if self.maintenance_interval.is_zero() {
             return invalid("maintenance_interval must be longer than zero".into());
@@ -184,6 +202,26 @@ impl<K, V, KC: Codec, VC: Codec> Builder<K, V, KC, VC> {
     /// How much commits wait for the disk. See [`Durability`].
     pub fn durability(mut self, durability: Durability) -> Self {
         self.opts.durability = durability;
+        self
+    }
+
+    /// A size budget: after any write returns, the pages the tables use
+    /// (see [`Stats::used_bytes`](crate::Stats::used_bytes)) are within
+    /// `bytes`, up to one eviction batch; least recently used entries are
+    /// evicted first, by the writer, in its own transaction. At least
+    /// 64 KiB; an entry larger than half the budget is refused with
+    /// [`Error::OverBudget`]. When handles of one directory disagree, the
+    /// smallest budget wins. Default: none.
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.opts.max_bytes = Some(bytes);
+        self
+    }
+
+    /// An entry budget: after any write returns, there are at most
+    /// `entries` entries (up to one eviction batch), least recently used
+    /// evicted first. At least 1. Default: none.
+    pub fn max_entries(mut self, entries: u64) -> Self {
+        self.opts.max_entries = Some(entries);
         self
     }
 

@@ -18,6 +18,7 @@ use crate::dict::front_cache::{Cached, FrontCache};
 use crate::dict::memoize::Flights;
 use crate::dict::stats::Stats;
 use crate::error::{Error, Result};
+use crate::lifecycle::budget::{self, Budget, Budgets};
 use crate::lifecycle::maintenance::{self, HandlePlan};
 use crate::lifecycle::maintenance::{EnvMaintenance, Maintenance};
 use crate::storage::clock;
@@ -48,6 +49,8 @@ pub(crate) struct Handle {
     maintenance: Arc<EnvMaintenance>,
     /// The single-flight registry of the store's environment.
     pub flights: Arc<Flights>,
+    /// The size budgets of the store's environment.
+    budgets: Arc<Budgets>,
 }
 
 impl Handle {
@@ -81,6 +84,11 @@ impl Handle {
             explicit_granularity_ms: opts.atime_granularity.map(clock::duration_ms),
             recorded_types: Mutex::new(HashSet::new()),
             flights: store.ext.get::<Flights>(),
+            budgets: {
+                let budgets = store.ext.get::<Budgets>();
+                budgets.register(&store, id, Budget { max_bytes: opts.max_bytes, max_entries: opts.max_entries });
+                budgets
+            },
             maintenance,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -246,20 +254,54 @@ impl Handle {
         front.after_write(txn_id, lookup.encoded, Some(Cached { value: value.into(), header }));
     }
 
+    /// The budget in force, after checking that an entry of `size` bytes
+    /// can fit it at all ([`Error::OverBudget`] otherwise: an entry larger
+    /// than the whole budget is refused rather than stored and evicted).
+    fn check_budget(&self, size: usize) -> Result<Budget> {
+        let budget = self.budgets.current();
+        if let Some(max) = budget.max_bytes {
+            // The record, its index rows, and a page of slack.
+            let needed = (size as u64).saturating_add(4096);
+            if needed > max / 2 {
+                return Err(Error::OverBudget { path: self.store.path.clone(), size: size as u64, max_bytes: max });
+            }
+        }
+        Ok(budget)
+    }
+
+    /// Evicts what `budget` requires, inside the write transaction.
+    fn enforce(&self, txn: &mut RwTxn<'_>, budget: Budget, limit: usize) -> Result<usize> {
+        if budget.is_set() { budget::enforce(&self.store, txn, budget, limit) } else { Ok(0) }
+    }
+
+    /// Entries were evicted by this handle's commit: its front cache may
+    /// hold some of them.
+    fn after_evictions(&self, evicted: usize) {
+        if evicted > 0
+            && let Some(mut front) = self.front()
+        {
+            front.clear();
+        }
+    }
+
     pub fn put(&self, encoded: &[u8], value: &[u8], types: &Types) -> Result<PutOutcome> {
         let lookup = self.lookup(encoded);
         let now = clock::now_ms();
         self.maintenance.tick(&self.store, now);
         let stamp = self.stamp(now, types);
-        let (outcome, txn_id, recorded) =
+        let budget = self.check_budget(encoded.len() + value.len())?;
+        let (outcome, txn_id, recorded, evicted) =
             self.store.write(self.opts.durability, encoded.len() + value.len(), |txn, _| {
                 let id = txn.id();
                 let recorded = self.record_types(txn, types)?;
-                Ok((self.store.put_in(txn, &lookup, value, stamp, &mut None)?, id, recorded))
+                let outcome = self.store.put_in(txn, &lookup, value, stamp, &mut None)?;
+                let evicted = self.enforce(txn, budget, budget::EVICT_BATCH)?;
+                Ok((outcome, id, recorded, evicted))
             })?;
         if recorded {
             self.types_recorded(types);
         }
+        self.after_evictions(evicted);
         self.after_put(txn_id, &lookup, value, stamp, outcome);
         debug!(name = %self.name, ?outcome, "put");
         Ok(outcome)
@@ -274,18 +316,22 @@ impl Handle {
         let lookup = self.lookup(encoded);
         let now = clock::now_ms();
         let stamp = self.stamp(now, types);
-        let (stored, txn_id, recorded) =
+        let budget = self.check_budget(encoded.len() + value.len())?;
+        let (stored, txn_id, recorded, evicted) =
             self.store.write(self.opts.durability, encoded.len() + value.len(), |txn, _| {
                 let id = txn.id();
                 if let Some(found) = self.store.get_in(txn, &lookup, |v, h| Ok((v.to_vec(), h.type_fp)))? {
-                    return Ok((Err(found), id, false));
+                    return Ok((Err(found), id, false, 0));
                 }
                 let recorded = self.record_types(txn, types)?;
-                Ok((Ok(self.store.put_in(txn, &lookup, value, stamp, &mut None)?), id, recorded))
+                let outcome = self.store.put_in(txn, &lookup, value, stamp, &mut None)?;
+                let evicted = self.enforce(txn, budget, budget::EVICT_BATCH)?;
+                Ok((Ok(outcome), id, recorded, evicted))
             })?;
         if recorded {
             self.types_recorded(types);
         }
+        self.after_evictions(evicted);
         match stored {
             Ok(outcome) => {
                 self.after_put(txn_id, &lookup, value, stamp, outcome);
@@ -338,6 +384,8 @@ impl Handle {
         self.maintenance.tick(&self.store, now);
         let hint: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 64).sum();
         let stamp = self.stamp(now, types);
+        let biggest = pairs.iter().map(|(k, v)| k.len() + v.len()).max().unwrap_or(0);
+        let budget = self.check_budget(biggest)?;
         let recorded = self.store.write(self.opts.durability, hint, |txn, t| {
             if once {
                 if t.meta.get(txn, meta::INITIALIZED_KEY).map_err(self.store.lm("reading metadata"))?.is_some() {
@@ -350,6 +398,7 @@ impl Handle {
             for (k, v) in pairs {
                 self.store.put_in(txn, &self.lookup(k), v, stamp, &mut next_seq)?;
             }
+            self.enforce(txn, budget, pairs.len() + budget::EVICT_BATCH)?;
             Ok(recorded)
         })?;
         if recorded {
@@ -399,6 +448,8 @@ impl Handle {
             lru_misses: self.misses.load(Ordering::Relaxed),
             lru_len: self.front().map_or(0, |f| f.len()),
             expire_examined: self.store.expire_examined.load(Ordering::Relaxed),
+            used_bytes: self.store.used_bytes()?,
+            evictions: self.store.evictions.load(Ordering::Relaxed),
         })
     }
 }
@@ -409,6 +460,7 @@ impl Drop for Handle {
         // a parent thread at the fork: leave it alone.
         if !self.store.forked() {
             self.maintenance.unregister(self.id);
+            self.budgets.unregister(self.id);
         }
         self.store.users.fetch_sub(1, Ordering::AcqRel);
     }

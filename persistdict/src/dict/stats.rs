@@ -17,4 +17,10 @@ pub struct Stats {
     /// Atime-index rows examined by expiry in this process since the
     /// directory was opened: proportional to what expired, not to the size.
     pub expire_examined: u64,
+    /// Bytes of the pages the tables use: what the data file would shrink
+    /// to if compacted (what `max_bytes` counts).
+    pub used_bytes: u64,
+    /// Entries evicted by size budgets in this process since the directory
+    /// was opened.
+    pub evictions: u64,
 }

@@ -108,6 +108,8 @@ pub(crate) struct Store {
     pub ext: ManuallyDrop<Extensions>,
     /// Index entries examined by expiry sweeps, for stats and tests.
     pub expire_examined: AtomicU64,
+    /// Entries evicted by size budgets in this process.
+    pub evictions: AtomicU64,
     /// The fork generation the environment was opened in (LMDB forbids
     /// use after fork; see `fork.rs`).
     pub fork_generation: u64,
@@ -244,6 +246,7 @@ impl Store {
             durability_now: AtomicU8::new(Durability::Sync as u8),
             ext: ManuallyDrop::new(Extensions::default()),
             expire_examined: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
             fork_generation: crate::storage::fork::generation(),
             users: AtomicUsize::new(0),
             path,
@@ -612,6 +615,31 @@ impl Store {
         self.t.atime.clear(txn).map_err(&lm)?;
         self.t.meta.delete(txn, meta::INITIALIZED_KEY).map_err(&lm)?;
         Ok(())
+    }
+
+    /// Entries, as `txn` sees them (the main database's count less its
+    /// three table records).
+    pub(crate) fn count_in(&self, txn: &heed::RoTxn<'_>) -> Result<u64> {
+        let all = self.t.entries.len(txn).map_err(self.lm("counting entries"))?;
+        Ok(all.saturating_sub(TABLE_NAMES.len() as u64))
+    }
+
+    /// Bytes of the pages the four tables use, as `txn` sees them: what the
+    /// file would shrink to if compacted (LMDB's statistics, O(1)).
+    pub(crate) fn used_bytes_in(&self, txn: &heed::RoTxn<'_>) -> Result<u64> {
+        let lm = self.lm("reading table statistics");
+        let mut total = 0u64;
+        for db in [self.t.entries, self.t.order, self.t.atime, self.t.meta] {
+            let s = db.stat(txn).map_err(&lm)?;
+            let pages = (s.branch_pages + s.leaf_pages + s.overflow_pages) as u64;
+            total = total.saturating_add(pages.saturating_mul(u64::from(s.page_size)));
+        }
+        Ok(total)
+    }
+
+    /// [`used_bytes_in`](Self::used_bytes_in) in a read transaction of its own.
+    pub(crate) fn used_bytes(&self) -> Result<u64> {
+        self.read(|txn, _| self.used_bytes_in(txn))
     }
 
     pub(crate) fn len(&self) -> Result<usize> {

@@ -1,0 +1,127 @@
+//! Size budgets (issue 12, first part): `max_entries` and `max_bytes` hold
+//! after every write, least recently used entries go first, eviction costs
+//! what it evicts, the smallest budget of two handles wins, and bad budgets
+//! are clear errors.
+
+use std::time::Duration;
+
+use persistdict::{Error, Maintenance, PersistDict};
+
+fn budgeted(dir: &std::path::Path) -> persistdict::Builder<u32, Vec<u8>> {
+    PersistDict::builder(dir)
+        .maintenance(Maintenance::Disabled)
+        .durability(persistdict::Durability::NoSync)
+        .atime_granularity(Duration::from_millis(1))
+}
+
+#[test]
+fn max_entries_holds_after_every_write_and_keeps_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = budgeted(dir.path()).max_entries(100).open().unwrap();
+    for i in 0..1000u32 {
+        d.insert(&i, &vec![1; 10]).unwrap();
+        assert!(d.len().unwrap() <= 100, "over budget after insert {i}");
+    }
+    let keys: Vec<u32> = d.keys().unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!(keys, (900..1000).collect::<Vec<_>>());
+    let s = d.stats().unwrap();
+    assert_eq!(s.evictions, 900);
+    // extend: within budget once it returns, whatever its size.
+    d.extend((2000..2500u32).map(|i| (i, vec![2; 10]))).unwrap();
+    assert_eq!(d.len().unwrap(), 100);
+    assert!(d.check_integrity().unwrap().is_clean());
+}
+
+#[test]
+fn a_read_keeps_an_entry_the_least_recently_used_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = budgeted(dir.path()).max_entries(10).open().unwrap();
+    for i in 0..10u32 {
+        d.insert(&i, &vec![0; 4]).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(5));
+    assert!(d.get(&0).unwrap().is_some()); // 0 is now the most recently used
+    std::thread::sleep(Duration::from_millis(5));
+    d.insert(&10, &vec![0; 4]).unwrap();
+    assert!(d.contains_key(&0).unwrap(), "a read kept entry 0");
+    assert!(!d.contains_key(&1).unwrap(), "entry 1 was the least recently used");
+    assert_eq!(d.len().unwrap(), 10);
+}
+
+#[test]
+fn max_bytes_holds_and_counts_the_tables_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = 512 << 10;
+    let d = budgeted(dir.path()).max_bytes(budget).open().unwrap();
+    for i in 0..2000u32 {
+        d.insert(&i, &vec![7; 1000]).unwrap();
+        let used = d.stats().unwrap().used_bytes;
+        assert!(used <= budget, "{used} bytes used after insert {i}, budget {budget}");
+    }
+    assert!(d.len().unwrap() > 100, "the budget still holds a few hundred entries");
+    assert!(d.contains_key(&1999).unwrap());
+    assert!(!d.contains_key(&0).unwrap());
+}
+
+#[test]
+fn the_smallest_budget_of_two_handles_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = budgeted(dir.path()).max_entries(50).open().unwrap();
+    let b = budgeted(dir.path()).max_entries(20).open().unwrap();
+    for i in 0..100u32 {
+        a.insert(&i, &vec![0; 4]).unwrap();
+    }
+    assert_eq!(b.len().unwrap(), 20);
+    drop(b);
+    for i in 100..200u32 {
+        a.insert(&i, &vec![0; 4]).unwrap();
+    }
+    assert_eq!(a.len().unwrap(), 50, "with the smaller handle gone, the larger budget is in force");
+}
+
+#[test]
+fn one_write_over_budget_evicts_one_entry_of_fifty_thousand() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain: PersistDict<u32, Vec<u8>> = PersistDict::open(dir.path()).unwrap();
+    plain.extend((0..50_000u32).map(|i| (i, vec![0; 4]))).unwrap();
+    drop(plain);
+    let d = budgeted(dir.path()).max_entries(50_000).open().unwrap();
+    d.insert(&50_000, &vec![0; 4]).unwrap();
+    assert_eq!(d.len().unwrap(), 50_000);
+    assert_eq!(d.stats().unwrap().evictions, 1);
+    assert!(!d.contains_key(&0).unwrap());
+}
+
+#[test]
+fn bad_budgets_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = budgeted(dir.path()).max_entries(0).open().unwrap_err();
+    assert!(matches!(err, Error::InvalidOption { .. }), "{err}");
+    let err = budgeted(dir.path()).max_bytes(1000).open().unwrap_err();
+    assert!(matches!(err, Error::InvalidOption { .. }), "{err}");
+    let d = budgeted(dir.path()).max_bytes(64 << 10).open().unwrap();
+    d.insert(&1, &vec![1; 10]).unwrap();
+    let err = d.insert(&2, &vec![1; 40_000]).unwrap_err();
+    assert!(matches!(err, Error::OverBudget { .. }), "{err}");
+    assert_eq!(d.get(&1).unwrap(), Some(vec![1; 10]), "what was stored stays");
+    assert!(!d.contains_key(&2).unwrap());
+}
+
+#[test]
+fn the_budget_holds_under_four_writer_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = budgeted(dir.path()).max_entries(200).open().unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4u32 {
+            let d = d.clone();
+            s.spawn(move || {
+                for i in 0..500u32 {
+                    d.insert(&(t * 10_000 + i), &vec![t as u8; 16]).unwrap();
+                    assert!(d.len().unwrap() <= 200);
+                }
+            });
+        }
+    });
+    assert_eq!(d.len().unwrap(), 200);
+    assert!(d.check_integrity().unwrap().is_clean());
+}
