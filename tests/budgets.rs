@@ -125,3 +125,33 @@ fn the_budget_holds_under_four_writer_threads() {
     assert_eq!(d.len().unwrap(), 200);
     assert!(d.check_integrity().unwrap().is_clean());
 }
+
+mod memo {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use persistdict::persist_cache;
+
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    #[persist_cache(db = "budget_memo", max_entries = 10, max_size = "1 MiB")]
+    fn square(x: u64) -> u64 {
+        CALLS.fetch_add(1, Ordering::SeqCst);
+        x * x
+    }
+
+    #[test]
+    fn a_memoized_function_keeps_its_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        std::env::set_current_dir(dir.path()).unwrap();
+        for x in 0..100 {
+            assert_eq!(square(x), x * x);
+        }
+        let stats = square_cache(0).store().stats().unwrap();
+        assert_eq!(stats.entries, 10);
+        assert_eq!(stats.evictions, 90);
+        assert!(square_cache(99).is_cached());
+        assert!(!square_cache(0).is_cached());
+        assert_eq!(square(99), 99 * 99);
+        assert_eq!(CALLS.load(Ordering::SeqCst), 100);
+    }
+}

@@ -44,6 +44,8 @@ pub struct Options {
     pub name: Attr<LitStr>,
     pub durability: Attr<LitStr>,
     pub lru_capacity: Attr<LitInt>,
+    pub max_entries: Attr<LitInt>,
+    pub max_size: Attr<LitStr>,
     pub companions: Attr<LitBool>,
     pub krate: Attr<LitStr>,
 }
@@ -95,6 +97,8 @@ fn set_literal(cx: &Ctxt, opts: &mut Options, name: Ident, lit: syn::Lit) {
         symbol::NAME => want!(Str, "a string literal namespace, e.g. name = \"embed\"", name),
         symbol::DURABILITY => want!(Str, "\"sync\", \"no_meta_sync\" or \"no_sync\"", durability),
         symbol::LRU_CAPACITY => want!(Int, "a number of entries, e.g. lru_capacity = 128", lru_capacity),
+        symbol::MAX_ENTRIES => want!(Int, "a number of entries, e.g. max_entries = 100000", max_entries),
+        symbol::MAX_SIZE => want!(Str, "a size with a unit, e.g. max_size = \"2 GiB\"", max_size),
         symbol::COMPANIONS => want!(Bool, "`true` or `false`", companions),
         symbol::CRATE => want!(Str, "the path of the persistdict crate, e.g. crate = \"::my_persistdict\"", krate),
         _ => cx.error_spanned_by(

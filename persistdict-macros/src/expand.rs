@@ -192,6 +192,12 @@ fn config_tokens(opts: &Options, f: &CachedFn, private: &TokenStream) -> TokenSt
         _ => quote!(NoMetaSync),
     };
     let lru: usize = opts.lru_capacity.get().and_then(|l| l.base10_parse().ok()).unwrap_or(128);
+    let some_u64 = |v: Option<u64>| match v {
+        Some(n) => quote!(::core::option::Option::Some(#n)),
+        None => quote!(::core::option::Option::None),
+    };
+    let max_entries = some_u64(opts.max_entries.get().and_then(|n| n.base10_parse::<u64>().ok()));
+    let max_bytes = some_u64(opts.max_size.get().and_then(|s| valid::parse_size(&s.value())));
     let mut sig_only = sig.clone();
     sig_only.inputs.iter_mut().for_each(|i| {
         if let FnArg::Typed(t) = i {
@@ -229,6 +235,8 @@ fn config_tokens(opts: &Options, f: &CachedFn, private: &TokenStream) -> TokenSt
             expire_days: #expire,
             durability: #private::Durability::#durability,
             lru_capacity: #lru,
+            max_bytes: #max_bytes,
+            max_entries: #max_entries,
             module: ::core::module_path!(),
             location: #location,
         }

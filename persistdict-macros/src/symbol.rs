@@ -9,5 +9,8 @@ pub const DURABILITY: &str = "durability";
 pub const LRU_CAPACITY: &str = "lru_capacity";
 pub const COMPANIONS: &str = "companions";
 pub const CRATE: &str = "crate";
+pub const MAX_ENTRIES: &str = "max_entries";
+pub const MAX_SIZE: &str = "max_size";
 
-pub const ALL: &[&str] = &[DB, EXPIRE_DAYS, VERSION, IGNORE, NAME, DURABILITY, LRU_CAPACITY, COMPANIONS, CRATE];
+pub const ALL: &[&str] =
+    &[DB, EXPIRE_DAYS, VERSION, IGNORE, NAME, DURABILITY, LRU_CAPACITY, COMPANIONS, CRATE, MAX_ENTRIES, MAX_SIZE];

@@ -88,6 +88,25 @@ pub fn check(cx: &Ctxt, opts: &Options, f: &CachedFn) {
     {
         cx.error_spanned_by(cap, "`lru_capacity` must be a whole number of entries");
     }
+    if let Some(n) = opts.max_entries.get() {
+        match n.base10_parse::<u64>() {
+            Ok(0) => cx.error_spanned_by(n, "`max_entries` must be at least 1 (leave it out for no limit)"),
+            Ok(_) => {}
+            Err(_) => cx.error_spanned_by(n, "`max_entries` must be a whole number of entries"),
+        }
+    }
+    if let Some(size) = opts.max_size.get() {
+        match parse_size(&size.value()) {
+            Some(bytes) if bytes < 64 << 10 => {
+                cx.error_spanned_by(size, "`max_size` must be at least 64 KiB (the tables' own pages take some)")
+            }
+            Some(_) => {}
+            None => cx.error_spanned_by(
+                size,
+                "`max_size` must be a number and a unit: B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024), e.g. \"2 GiB\"",
+            ),
+        }
+    }
     if let Some(db) = opts.db.get()
         && db.value().trim().is_empty()
     {
@@ -182,5 +201,41 @@ fn check_mutable_arguments(cx: &Ctxt, opts: &Options, f: &CachedFn) {
                 "#[persist_cache] with a `&mut` argument: on a cache hit the body does not run, so its changes through this argument would silently not happen; return what it computes instead, or {hint}"
             ),
         );
+    }
+}
+
+/// Parses a size like `2 GiB`, `512MB`, `100 B` into bytes.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.trim().parse().ok()?;
+    let factor: u64 = match unit.trim() {
+        "B" | "" => 1,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return None,
+    };
+    let bytes = number * factor as f64;
+    (bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_with_decimal_and_binary_units() {
+        assert_eq!(parse_size("2 GiB"), Some(2 << 30));
+        assert_eq!(parse_size("512MB"), Some(512_000_000));
+        assert_eq!(parse_size("1.5 KiB"), Some(1536));
+        assert_eq!(parse_size("100 B"), Some(100));
+        assert_eq!(parse_size("2 GB"), Some(2_000_000_000));
+        assert_eq!(parse_size("two GiB"), None);
+        assert_eq!(parse_size("2 TiB"), None);
     }
 }

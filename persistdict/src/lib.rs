@@ -159,6 +159,8 @@ pub struct ReadmeDoctests;
 /// | `ignore(arg, ...)` | arguments left out of the key (a client, a logger, `self`); required for `&mut` arguments and `&mut self` | none |
 /// | `durability = "sync" \| "no_meta_sync" \| "no_sync"` | what a commit waits for, see [`Durability`] | `"no_meta_sync"` (a lost result after an OS crash is recomputed) |
 /// | `lru_capacity = N` | results kept in memory in front of LMDB (their bytes; 0 turns it off) | 128 |
+/// | `max_entries = N` | a budget of the function's `db`: at most `N` results, least recently used evicted first (see [`Builder::max_entries`]) | none |
+/// | `max_size = "2 GiB"` | a budget of the `db`'s bytes (B, KB, MB, GB, KiB, MiB, GiB; at least 64 KiB), see [`Builder::max_bytes`] | none |
 /// | `companions = false` | leaves out the companion item (needed in trait impls, which cannot hold extra methods) | `true` |
 /// | `crate = "path"` | where `persistdict` is, for renamed dependencies | `::persistdict` |
 ///

@@ -65,6 +65,9 @@ pub struct MemoConfig {
     pub expire_days: Option<u32>,
     pub durability: Durability,
     pub lru_capacity: usize,
+    /// `max_size`, in bytes.
+    pub max_bytes: Option<u64>,
+    pub max_entries: Option<u64>,
     /// `module_path!()` where the function is defined.
     pub module: &'static str,
     /// `file:line:column` of the function's name, to tell apart two
@@ -118,6 +121,8 @@ struct FnStore {
     config_lru: usize,
     config_durability: Durability,
     config_expire_days: Option<u32>,
+    config_max_bytes: Option<u64>,
+    config_max_entries: Option<u64>,
 }
 
 /// Every function store of the process, by full configuration.
@@ -378,6 +383,8 @@ impl FnStore {
             config_lru: config.lru_capacity,
             config_durability: config.durability,
             config_expire_days: config.expire_days,
+            config_max_bytes: config.max_bytes,
+            config_max_entries: config.max_entries,
         };
         if disabled_by_env() {
             debug!(function = config.namespace, "PERSISTDICT_DISABLE is set: caching off");
@@ -399,6 +406,8 @@ impl FnStore {
         opts.durability = self.config_durability;
         opts.maintenance = Maintenance::Background;
         opts.expire_after = self.config_expire_days.map(|d| std::time::Duration::from_secs(u64::from(d) * 86_400));
+        opts.max_bytes = self.config_max_bytes;
+        opts.max_entries = self.config_max_entries;
         opts
     }
 
