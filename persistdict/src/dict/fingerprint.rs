@@ -29,7 +29,15 @@
 //! every value offered), the fingerprint falls back to the full
 //! [`std::any::type_name`]: a renamed or moved type then reads as a mismatch
 //! (a recompute under the macro), and a change of such a type's fields is
-//! not detected. Fingerprints are computed once per type per process.
+//! not detected (the part that could be traced, and the full type name,
+//! still are). Fingerprints are computed once per type per process.
+//!
+//! Not covered: a field typed with a transparent newtype over another
+//! transparent newtype (`Timeout(Secs)` edited to `Timeout(Millis)`, both
+//! over a `u64`): the inner name never reaches a deserializer and the bytes
+//! are alike. A type whose `Serialize` and `Deserialize` disagree
+//! (`#[serde(skip_serializing_if)]` under bincode) is caught at write time
+//! instead: such a value is refused (a result is not stored).
 //!
 //! A self-describing codec (JSON: field names are in the bytes) decodes a
 //! value correctly or fails; for it the value's fingerprint is not checked
@@ -109,16 +117,21 @@ fn first_u64(digest: &[u8]) -> u64 {
 fn compute<T: DeserializeOwned>(name: &str) -> Fp {
     let mut h = Sha256::new();
     match trace::<T>() {
-        Some(shape) => {
+        Ok(shape) => {
             h.update(b"serde-shape-v1\0");
             h.update(short_type_name(name).as_bytes());
             h.update(b"\0");
             h.update(shape.as_bytes());
         }
-        None => {
-            tracing::debug!(r#type = name, "serde shape not traceable; fingerprinting the type name");
-            h.update(b"type-name-v1\0");
+        Err(partial) => {
+            tracing::debug!(
+                r#type = name,
+                "serde shape not fully traceable; fingerprinting the type name and the part traced"
+            );
+            h.update(b"type-name-v2\0");
             h.update(name.as_bytes());
+            h.update(b"\0");
+            h.update(partial.as_bytes());
         }
     }
     first_u64(&h.finalize())
@@ -189,14 +202,15 @@ mod tests {
     #[test]
     fn nested_enum_variants_are_traced() {
         let shape = trace::<Shape>().unwrap();
+        assert!(!shape.is_empty());
         assert!(shape.contains("\"B\"") && shape.contains("\"A\"") && shape.contains("\"Line\""), "{shape}");
-        assert!(trace::<Option<Inner>>().is_some());
+        assert!(trace::<Option<Inner>>().is_ok());
         assert_ne!(of::<Option<Inner>>(), of::<Option<Inner2>>());
     }
 
     #[test]
     fn untraceable_types_fall_back_to_the_type_name() {
-        assert!(trace::<serde_json::Value>().is_none());
+        assert!(trace::<serde_json::Value>().is_err());
         assert_eq!(of::<serde_json::Value>(), of::<serde_json::Value>());
         assert_ne!(of::<serde_json::Value>(), of::<String>());
     }
@@ -272,8 +286,8 @@ mod adversarial {
 
     #[test]
     fn recursive_types_are_traced_without_overflowing() {
-        assert!(trace::<Expr>().is_some_and(|s| s.contains("Lit") && s.contains("Neg")));
-        assert!(trace::<Node>().is_some());
+        assert!(trace::<Expr>().is_ok_and(|s| s.contains("Lit") && s.contains("Neg")));
+        assert!(trace::<Node>().is_ok());
     }
 
     #[test]

@@ -148,15 +148,27 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
             .map_err(|source| Error::EncodeKey { path: self.path_buf(), source })
     }
 
+    /// Encodes a value, and checks that it reads back as written: with a
+    /// format that is not self-describing, a type whose `Serialize` and
+    /// `Deserialize` disagree (`#[serde(skip_serializing_if)]` leaves out
+    /// bytes its `Deserialize` then reads from the next field) would be
+    /// stored and later read back as another value. Such a value is refused.
     fn encode_value(&self, encoded_key: &[u8], value: &V) -> Result<Vec<u8>>
     where
-        V: Serialize,
+        V: Serialize + DeserializeOwned,
     {
-        self.inner.vc.encode(value).map(|c| c.into_owned()).map_err(|source| Error::EncodeValue {
-            path: self.path_buf(),
-            key: display_key(encoded_key),
-            source,
-        })
+        let err = |source| Error::EncodeValue { path: self.path_buf(), key: display_key(encoded_key), source };
+        let bytes = self.inner.vc.encode(value).map(|c| c.into_owned()).map_err(err)?;
+        if !self.inner.vc.self_describing() {
+            let again = self.inner.vc.decode::<V>(&bytes).and_then(|v| self.inner.vc.encode(&v)).map_err(err)?;
+            if *again != *bytes {
+                return Err(err("the value does not read back as written: its Serialize and Deserialize disagree \
+                     under this codec (e.g. #[serde(skip_serializing_if)], which bincode cannot represent); \
+                     use the Json codec for this type, or drop the attribute"
+                    .into()));
+            }
+        }
+        Ok(bytes)
     }
 
     pub(crate) fn get_encoded(&self, encoded: &[u8]) -> Result<Option<V>>
@@ -209,7 +221,7 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
     where
         K: Borrow<Q>,
         Q: Serialize + ?Sized,
-        V: Serialize,
+        V: Serialize + DeserializeOwned,
     {
         let encoded = self.encode_key(key)?;
         let bytes = self.encode_value(&encoded, value)?;
@@ -287,7 +299,7 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
     fn encode_pairs(&self, pairs: impl IntoIterator<Item = (K, V)>) -> Result<Vec<(Vec<u8>, Vec<u8>)>>
     where
         K: Serialize,
-        V: Serialize,
+        V: Serialize + DeserializeOwned,
     {
         pairs
             .into_iter()
@@ -306,7 +318,7 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
     pub fn extend(&self, pairs: impl IntoIterator<Item = (K, V)>) -> Result<()>
     where
         K: Serialize,
-        V: Serialize,
+        V: Serialize + DeserializeOwned,
     {
         let pairs = self.encode_pairs(pairs)?;
         self.inner.h.put_many(&pairs, &self.inner.types, false)
@@ -332,7 +344,7 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
     pub fn initialize(&self, pairs: impl IntoIterator<Item = (K, V)>) -> Result<()>
     where
         K: Serialize,
-        V: Serialize,
+        V: Serialize + DeserializeOwned,
     {
         let pairs = self.encode_pairs(pairs)?;
         self.inner.h.put_many(&pairs, &self.inner.types, true)
@@ -364,6 +376,37 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
     /// The path this handle was opened with.
     pub fn path(&self) -> &Path {
         self.inner.h.path()
+    }
+
+    /// Writes a compacted copy of the database (no free pages: what
+    /// [`Stats::used_bytes`] counts) into directory `dest`, created if
+    /// missing, and returns the copy's size in bytes. It reads one
+    /// consistent snapshot; writers are not blocked. The data file itself
+    /// never shrinks (LMDB reuses freed pages): to replace it, stop every
+    /// process using the directory, move it aside and move `dest` into its
+    /// place.
+    ///
+    /// # Errors
+    /// `dest` is a file or already holds a database
+    /// ([`Error::InvalidOption`]), or an I/O error.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let d: persistdict::PersistDict<u32, Vec<u8>> = persistdict::PersistDict::open(dir.path().join("db"))?;
+    /// d.extend((0..1000).map(|i| (i, vec![0; 1000])))?;
+    /// for i in 0..900 {
+    ///     d.remove(&i)?;
+    /// }
+    /// let size = d.compact_to(dir.path().join("compacted"))?;
+    /// assert!(size < d.stats()?.disk_bytes);
+    /// let copy: persistdict::PersistDict<u32, Vec<u8>> =
+    ///     persistdict::PersistDict::open(dir.path().join("compacted"))?;
+    /// assert_eq!(copy.len()?, 100);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn compact_to(&self, dest: impl AsRef<Path>) -> Result<u64> {
+        crate::lifecycle::compact::compact_to(&self.inner.h.store, dest.as_ref())
     }
 
     /// Entry count, size on disk, LRU hits and misses.

@@ -42,6 +42,10 @@ enum F {
     Tuple(Vec<F>),
     /// A container, by its key (serde name and Rust type, see `key`).
     Name(String),
+    /// An `Option`, sequence or map not entered in a run because one built
+    /// by the same visitor type (named here) was entered already: its
+    /// element type is traced there. Known, unlike `Unknown`.
+    Rec(String),
     /// A value of a Rust type (short name) whose serde form follows: a
     /// transparent newtype or a `from`/`into` proxy leaves no container
     /// behind, so the field's type name is what tells it apart.
@@ -65,8 +69,8 @@ enum Container {
 
 fn merge_f(a: &mut F, b: F) -> Result<(), ()> {
     match (a, b) {
-        (_, F::Unknown) => Ok(()),
-        (a @ F::Unknown, b) => {
+        (_, F::Unknown) | (_, F::Rec(_)) => Ok(()),
+        (a @ (F::Unknown | F::Rec(_)), b) => {
             *a = b;
             Ok(())
         }
@@ -133,11 +137,22 @@ struct Tracer {
     /// Round-robin position of each fully explored enum, so that later runs
     /// go through each of its variants again and reach the enums inside.
     rotation: HashMap<String, u32>,
-    /// The Rust types of the `Option`s, sequences and maps being traced now
-    /// (by their visitor's type name): one met again inside itself is
-    /// recursion, and is left empty. Keyed by type, not by place, so that k
-    /// recursive fields of one type cost k, not k!, per run.
-    active_sites: Vec<&'static str>,
+    /// The Rust types of the `Option`s, sequences and maps entered in this
+    /// run (by their visitor's type name): each is entered once per run and
+    /// left empty elsewhere (`F::Rec`), which ends recursion and keeps a run
+    /// linear in the number of types, however the type recurses.
+    entered: std::collections::HashSet<&'static str>,
+    /// Variants whose value cannot be built here (e.g. `OsString`'s
+    /// `Windows` variant on Unix): explored, never chosen again.
+    failed_variants: HashMap<String, BTreeSet<u32>>,
+    /// Events, to tell what a failed run should blame: the last candidate
+    /// offered, and where each enum variant started.
+    event: u64,
+    last_candidate_event: u64,
+    failed_variant: Option<(String, u32)>,
+    /// Fields traced of structs whose building failed (the last attempt of
+    /// each): part of the partial description when tracing cannot finish.
+    partials: BTreeMap<String, Vec<(&'static str, F)>>,
     active_variants: Vec<(String, u32)>,
     depth: usize,
     /// The candidate offered at each place that is given strings or bytes,
@@ -188,7 +203,8 @@ impl Tracer {
         let on_stack: BTreeSet<u32> = self.active_variants.iter().filter(|(n, _)| n == name).map(|(_, i)| *i).collect();
         let explored = self.explored.get(name);
         let terminating = self.terminating.get(name);
-        let free = || (0..count).filter(|i| !on_stack.contains(i));
+        let failed = self.failed_variants.get(name);
+        let free = || (0..count).filter(|i| !on_stack.contains(i) && failed.is_none_or(|f| !f.contains(i)));
         let unexplored = free().find(|i| explored.is_none_or(|e| !e.contains(i)));
         let known_good = free().find(|i| terminating.is_some_and(|t| t.contains(i)));
         let pick = if on_stack.is_empty() {
@@ -210,7 +226,9 @@ impl Tracer {
     fn complete(&self) -> bool {
         let enums_done = self.containers.iter().all(|(name, c)| match c {
             Container::Enum { names, variants } => {
-                variants.len() == names.len() && self.explored.get(name).map_or(0, BTreeSet::len) == names.len()
+                let failed = self.failed_variants.get(name).map_or(0, BTreeSet::len);
+                variants.len() + failed >= names.len()
+                    && self.explored.get(name).map_or(0, BTreeSet::len) == names.len()
             }
             Container::Plain(_) => true,
         });
@@ -225,7 +243,7 @@ impl Tracer {
                 F::Map(k, v) => known(k) && known(v),
                 F::Tuple(xs) => xs.iter().all(known),
                 F::Typed(_, x) => known(x),
-                F::Prim(_) | F::Name(_) => true,
+                F::Prim(_) | F::Name(_) | F::Rec(_) => true,
             }
         }
         let body_known = |b: &Body| match b {
@@ -282,10 +300,13 @@ impl<'t> De<'t, '_> {
     }
 
     /// Whether an `Option`, sequence or map built by visitor `V` may be
-    /// entered: not when one of the same Rust type is already being traced
-    /// further up (that is recursion).
+    /// entered: once per run (see `Tracer::entered`).
     fn may_enter<V>(&self) -> bool {
-        !self.t.borrow().active_sites.contains(&std::any::type_name::<V>())
+        self.t.borrow_mut().entered.insert(std::any::type_name::<V>())
+    }
+
+    fn rec<V>() -> F {
+        F::Rec(short_type_name(std::any::type_name::<V>()))
     }
 
     /// The candidate value to offer at this place (see `STR_CANDIDATES`);
@@ -293,7 +314,16 @@ impl<'t> De<'t, '_> {
     fn candidate(&self, count: usize) -> usize {
         let mut t = self.t.borrow_mut();
         t.last_candidate_site = Some(self.site.clone());
+        t.event += 1;
+        t.last_candidate_event = t.event;
         t.candidates.get(&self.site).copied().unwrap_or(0).min(count - 1)
+    }
+
+    /// The integer to offer at this place, in the type the visitor wants
+    /// (1 when the candidate does not fit it).
+    fn int<N: TryFrom<i64>>(&self) -> Result<N, Stop> {
+        let v = INT_CANDIDATES[self.candidate(INT_CANDIDATES.len())];
+        N::try_from(v).or_else(|_| N::try_from(1)).map_err(|_| Stop("no integer fits".into()))
     }
 
     fn elements(&self, base: &str, names: impl Iterator<Item = String>) -> Elements<'t> {
@@ -432,6 +462,20 @@ const STR_CANDIDATES: &[&str] = &[
 ];
 /// Byte strings offered likewise (16 bytes: a UUID's binary form).
 const BYTES_CANDIDATES: &[&[u8]] = &[&[], &[0; 16], &[0; 32]];
+/// Integers offered likewise (an HTTP status, a port, a percentage...).
+const INT_CANDIDATES: &[i64] = &[1, 0, 200, 2, 100, 1000, 80, 65535];
+/// The longest of the candidate lists.
+const MAX_CANDIDATES: usize = 10;
+
+macro_rules! integers {
+    ($($method:ident $visit:ident $name:literal;)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Stop> {
+            self.set(F::Prim($name));
+            let value = self.int()?;
+            visitor.$visit(value)
+        }
+    )*};
+}
 
 macro_rules! primitives {
     ($($method:ident $visit:ident $name:literal $value:expr;)*) => {$(
@@ -449,18 +493,21 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
         Err(Stop("the type needs a self-describing format".into()))
     }
 
+    integers! {
+        deserialize_i8 visit_i8 "i8";
+        deserialize_i16 visit_i16 "i16";
+        deserialize_i32 visit_i32 "i32";
+        deserialize_i64 visit_i64 "i64";
+        deserialize_i128 visit_i128 "i128";
+        deserialize_u8 visit_u8 "u8";
+        deserialize_u16 visit_u16 "u16";
+        deserialize_u32 visit_u32 "u32";
+        deserialize_u64 visit_u64 "u64";
+        deserialize_u128 visit_u128 "u128";
+    }
+
     primitives! {
         deserialize_bool visit_bool "bool" false;
-        deserialize_i8 visit_i8 "i8" 1;
-        deserialize_i16 visit_i16 "i16" 1;
-        deserialize_i32 visit_i32 "i32" 1;
-        deserialize_i64 visit_i64 "i64" 1;
-        deserialize_i128 visit_i128 "i128" 1;
-        deserialize_u8 visit_u8 "u8" 1;
-        deserialize_u16 visit_u16 "u16" 1;
-        deserialize_u32 visit_u32 "u32" 1;
-        deserialize_u64 visit_u64 "u64" 1;
-        deserialize_u128 visit_u128 "u128" 1;
         deserialize_f32 visit_f32 "f32" 1.0;
         deserialize_f64 visit_f64 "f64" 1.0;
         deserialize_char visit_char "char" 'a';
@@ -488,14 +535,12 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Stop> {
         if !self.may_enter::<V>() {
-            self.set(F::Option(Box::new(F::Unknown)));
+            self.set(Self::rec::<V>());
             return visitor.visit_none();
         }
         self.enter()?;
-        self.t.borrow_mut().active_sites.push(std::any::type_name::<V>());
         let inner = RefCell::new(F::Unknown);
         let result = visitor.visit_some(De { t: self.t, out: &inner, site: format!("{}?", self.site) });
-        self.t.borrow_mut().active_sites.pop();
         self.leave();
         self.set(F::Option(Box::new(inner.into_inner())));
         result
@@ -526,13 +571,14 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Stop> {
-        let n = usize::from(self.may_enter::<V>());
+        if !self.may_enter::<V>() {
+            self.set(Self::rec::<V>());
+            return visitor.visit_seq(&mut self.elements(&self.site, std::iter::empty()));
+        }
         self.enter()?;
-        self.t.borrow_mut().active_sites.push(std::any::type_name::<V>());
-        let mut els = self.elements(&self.site, (0..n).map(|_| "[]".to_string()));
+        let mut els = self.elements(&self.site, std::iter::once("[]".to_string()));
         let result = visitor.visit_seq(&mut els);
         let elem = formats(els.slots).pop().unwrap_or(F::Unknown);
-        self.t.borrow_mut().active_sites.pop();
         self.leave();
         self.set(F::Seq(Box::new(elem)));
         result
@@ -568,8 +614,18 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Stop> {
         let left = usize::from(self.may_enter::<V>());
+        if left == 0 {
+            let mut empty = Entries {
+                t: self.t,
+                site: self.site.clone(),
+                left: 0,
+                key: RefCell::new(F::Unknown),
+                value: RefCell::new(F::Unknown),
+            };
+            self.set(Self::rec::<V>());
+            return visitor.visit_map(&mut empty);
+        }
         self.enter()?;
-        self.t.borrow_mut().active_sites.push(std::any::type_name::<V>());
         let mut entries = Entries {
             t: self.t,
             site: self.site.clone(),
@@ -578,7 +634,6 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
             value: RefCell::new(F::Unknown),
         };
         let result = visitor.visit_map(&mut entries);
-        self.t.borrow_mut().active_sites.pop();
         self.leave();
         self.set(F::Map(Box::new(entries.key.into_inner()), Box::new(entries.value.into_inner())));
         result
@@ -593,8 +648,12 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
         self.enter()?;
         let mut els = self.elements(name, fields.iter().map(|f| f.to_string()));
         let result = visitor.visit_seq(&mut els);
-        let fs = fields.iter().copied().zip(formats(els.slots)).collect();
+        let fs: Vec<(&'static str, F)> = fields.iter().copied().zip(formats(els.slots)).collect();
         self.leave();
+        if result.is_err() {
+            self.t.borrow_mut().partials.insert(key::<V>(name), fs);
+            return result;
+        }
         let result = result?;
         let name = key::<V>(name);
         self.t.borrow_mut().record(name.clone(), Container::Plain(Body::Struct(fs)));
@@ -623,10 +682,20 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
             t.active_variants.push((name.clone(), index));
         }
         let body = RefCell::new(None);
+        let started = {
+            let mut t = self.t.borrow_mut();
+            t.event += 1;
+            t.event
+        };
         let result = visitor.visit_enum(Variant { t: self.t, name: name.clone(), index, body: &body });
         {
             let mut t = self.t.borrow_mut();
             t.active_variants.pop();
+            // A variant that failed with no candidate value offered inside
+            // it cannot be built here: blame it (the innermost one).
+            if result.is_err() && t.failed_variant.is_none() && t.last_candidate_event < started {
+                t.failed_variant = Some((name.clone(), index));
+            }
             if result.is_ok() && t.terminating.entry(name.clone()).or_default().insert(index) {
                 t.progress = true;
             }
@@ -653,41 +722,54 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
 }
 
 /// The traced shape of `T`, as a canonical text (its root format and every
-/// container it names, sorted by name), or `None` when it cannot be traced.
-pub(crate) fn trace<T: DeserializeOwned>() -> Option<String> {
+/// container it names, sorted by key): `Ok` when every enum variant and
+/// every field was reached, `Err` with what was traced so far when the type
+/// cannot be traced fully (the caller mixes that partial description into
+/// its fallback fingerprint, so edits in the parts traced are still seen).
+pub(crate) fn trace<T: DeserializeOwned>() -> Result<String, String> {
     let tracer = RefCell::new(Tracer::default());
     let root = RefCell::new(F::Unknown);
+    let partial = |t: &Tracer, root: &F| format!("{root:?}|{:?}|{:?}", t.containers, t.partials);
     let mut failures = 0;
     for _ in 0..MAX_RUNS {
         {
             let mut t = tracer.borrow_mut();
             t.progress = false;
             t.last_candidate_site = None;
+            t.failed_variant = None;
             t.depth = 0;
-            t.active_sites.clear();
+            t.entered.clear();
             t.active_variants.clear();
         }
         let out = RefCell::new(F::Unknown);
         if T::deserialize(De { t: &tracer, out: &out, site: "<root>".into() }).is_err() {
-            // Blame the last place offered a string or bytes: offer it the
-            // next candidate, a bounded number of times.
             failures += 1;
             let mut t = tracer.borrow_mut();
-            let site = t.last_candidate_site.take()?;
+            if failures > 512 {
+                return Err(partial(&t, &root.borrow()));
+            }
+            // Blame the innermost variant that failed on its own, else the
+            // last place offered a candidate value (offer it the next).
+            if let Some((name, index)) = t.failed_variant.take() {
+                t.failed_variants.entry(name).or_default().insert(index);
+                continue;
+            }
+            let Some(site) = t.last_candidate_site.take() else { return Err(partial(&t, &root.borrow())) };
             let next = t.candidates.get(&site).copied().unwrap_or(0) + 1;
-            if next >= STR_CANDIDATES.len().max(BYTES_CANDIDATES.len()) || failures > 256 {
-                return None;
+            if next >= MAX_CANDIDATES {
+                return Err(partial(&t, &root.borrow()));
             }
             t.candidates.insert(site, next);
             continue;
         }
         let t = tracer.borrow();
         if t.conflict || merge_f(&mut root.borrow_mut(), out.into_inner()).is_err() {
-            return None;
+            return Err(partial(&t, &root.borrow()));
         }
         if !t.progress && t.complete() {
-            return Some(format!("{:?}|{:?}", root.borrow(), t.containers));
+            return Ok(format!("{:?}|{:?}", root.borrow(), t.containers));
         }
     }
-    None
+    let t = tracer.borrow();
+    Err(partial(&t, &root.borrow()))
 }

@@ -3,6 +3,7 @@
 //! integrity check of records and indexes.
 
 pub(crate) mod budget;
+pub(crate) mod compact;
 pub(crate) mod expiry;
 pub(crate) mod integrity;
 pub(crate) mod maintenance;

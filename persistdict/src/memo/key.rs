@@ -81,7 +81,22 @@ fn identity<'a>(site: &'a str, companion: Option<(&str, &str)>) -> Cow<'a, str> 
 /// before its own name is a function (snake case, by Rust's naming
 /// convention, where types are camel case) or a closure.
 fn nested_in_a_function(id: &str, module: &str) -> bool {
-    let Some(rest) = id.strip_prefix(module).and_then(|r| r.strip_prefix("::")) else { return false };
+    // A qualified path `<Type as Trait>::f...`: what follows the `>` is
+    // looked at; otherwise what follows the module path, which must be a
+    // whole-segment prefix (a module declared inside a function body has a
+    // module path that is not one: nested).
+    let rest = if id.starts_with('<') {
+        let Some(end) = matching_angle(id) else { return true };
+        match id[end + 1..].strip_prefix("::") {
+            Some(r) => r,
+            None => return true,
+        }
+    } else {
+        match id.strip_prefix(module).and_then(|r| r.strip_prefix("::")) {
+            Some(r) => r,
+            None => return true,
+        }
+    };
     let mut segments = Vec::new();
     let (mut depth, mut start) = (0usize, 0usize);
     let bytes = rest.as_bytes();
@@ -101,6 +116,26 @@ fn nested_in_a_function(id: &str, module: &str) -> bool {
         i += 1;
     }
     segments.iter().any(|s| *s == "{{closure}}" || s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_'))
+}
+
+/// The index of the `>` closing the `<` at the start of `s`.
+fn matching_angle(s: &str) -> Option<usize> {
+    let bytes = s.as_bytes();
+    let mut depth = 0usize;
+    for (i, b) in bytes.iter().enumerate() {
+        match b {
+            b'<' => depth += 1,
+            b'>' if i > 0 && bytes[i - 1] == b'-' => {}
+            b'>' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Where the generic arguments of the last path segment of a type name
@@ -217,6 +252,9 @@ mod tests {
         assert!(!nested_in_a_function("app::m::f", "app::m"));
         assert!(!nested_in_a_function("app::Foo<alloc::vec::Vec<u8>>::method", "app"));
         assert!(!nested_in_a_function("<app::A as app::Tr>::f", "app"));
+        assert!(nested_in_a_function("<app::A as app::Tr>::go::inner", "app"));
+        assert!(nested_in_a_function("app::mods::m::f", "app::m"), "a module inside a function body");
+        assert!(!nested_in_a_function("<app::A<fn(u8) -> u8> as app::Tr>::f", "app"));
         assert!(!nested_in_a_function("app::cmul<3>", "app"));
     }
 

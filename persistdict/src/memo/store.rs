@@ -326,7 +326,7 @@ impl MemoStore {
         }
     }
 
-    pub(crate) fn store_value<T: Serialize + ?Sized>(&self, h: &Handle, key: &Key, value: &T, types: &Types) {
+    pub(crate) fn store_value<T: Serialize + DeserializeOwned>(&self, h: &Handle, key: &Key, value: &T, types: &Types) {
         let bytes = match Bincode.encode(value) {
             Ok(b) => b,
             Err(e) => {
@@ -334,6 +334,17 @@ impl MemoStore {
                 return;
             }
         };
+        // A result that would not read back as written (a Serialize and a
+        // Deserialize that disagree, e.g. #[serde(skip_serializing_if)]) is
+        // not stored: it would come back as another value.
+        let again = Bincode.decode::<T>(&bytes).and_then(|v| Bincode.encode(&v));
+        if again.as_deref().ok() != Some(&*bytes) {
+            warn!(
+                function = self.config.namespace,
+                "persist_cache: the result does not read back as written (#[serde(skip_serializing_if)]?); not stored"
+            );
+            return;
+        }
         match h.put(&key.0, &bytes, types) {
             Ok(_) => debug!(function = self.config.namespace, "persist_cache: stored"),
             Err(e) => warn!(function = self.config.namespace, error = %e, "persist_cache: cannot store the result"),
