@@ -62,17 +62,28 @@ pub(crate) const UNCHECKED: Fp = 0;
 /// Fingerprints computed so far, by type id (`typeid` gives one for types
 /// that are not `'static` too; a type name would not do: two local types in
 /// two blocks of one function share theirs).
-static CACHE: LazyLock<RwLock<HashMap<TypeId, Fp>>> = LazyLock::new(Default::default);
+static CACHE: LazyLock<RwLock<HashMap<TypeId, (Fp, bool)>>> = LazyLock::new(Default::default);
 
 /// The fingerprint of `T`'s serde shape (see the module docs).
 pub(crate) fn of<T: DeserializeOwned>() -> Fp {
+    traced::<T>().0
+}
+
+/// Whether values of `T` may fail to read back as written under a format
+/// that is not self-describing: its shape holds a struct (where
+/// `#[serde(skip_serializing_if)]` lives), or it could not be traced.
+pub(crate) fn may_not_round_trip<T: DeserializeOwned>() -> bool {
+    traced::<T>().1
+}
+
+fn traced<T: DeserializeOwned>() -> (Fp, bool) {
     let id = typeid::of::<T>();
-    if let Some(fp) = CACHE.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
-        return *fp;
+    if let Some(found) = CACHE.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+        return *found;
     }
-    let fp = compute::<T>(std::any::type_name::<T>());
-    CACHE.write().unwrap_or_else(|e| e.into_inner()).insert(id, fp);
-    fp
+    let found = compute::<T>(std::any::type_name::<T>());
+    CACHE.write().unwrap_or_else(|e| e.into_inner()).insert(id, found);
+    found
 }
 
 /// The key and value types an entry is written or read with.
@@ -114,9 +125,14 @@ fn first_u64(digest: &[u8]) -> u64 {
     u64::from_le_bytes(b)
 }
 
-fn compute<T: DeserializeOwned>(name: &str) -> Fp {
+fn compute<T: DeserializeOwned>(name: &str) -> (Fp, bool) {
     let mut h = Sha256::new();
-    match trace::<T>() {
+    let traced = trace::<T>();
+    let may_not_round_trip = match &traced {
+        Ok(shape) => shape.contains("Struct("),
+        Err(_) => true,
+    };
+    match traced {
         Ok(shape) => {
             h.update(b"serde-shape-v1\0");
             h.update(short_type_name(name).as_bytes());
@@ -134,7 +150,7 @@ fn compute<T: DeserializeOwned>(name: &str) -> Fp {
             h.update(partial.as_bytes());
         }
     }
-    first_u64(&h.finalize())
+    (first_u64(&h.finalize()), may_not_round_trip)
 }
 
 #[cfg(test)]
