@@ -377,5 +377,41 @@ fn mixed(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, reads, inserts, memo, open, expire, mixed);
+/// Inserts of new keys into a database at its `max_entries` budget: every
+/// insert evicts the least recently used entry, in the same transaction.
+/// Side by side with the same inserts without a budget and with raw heed.
+fn budget(c: &mut Criterion) {
+    let mut g = c.benchmark_group("10_insert_evicting");
+    for (name, limit) in [("persistdict_budget", Some(10_000u64)), ("persistdict_no_budget", None)] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut b = PersistDict::<u64, Vec<u8>>::builder(dir.path())
+            .maintenance(Maintenance::Disabled)
+            .durability(Durability::NoSync)
+            .lru_capacity(0);
+        if let Some(n) = limit {
+            b = b.max_entries(n);
+        }
+        let d = b.open().expect("open");
+        d.extend((0..10_000u64).map(|i| (i, value(i)))).expect("fill");
+        let mut i = 10_000u64;
+        g.bench_function(name, |bench| {
+            bench.iter(|| {
+                i += 1;
+                d.insert(&i, &value(i)).expect("insert")
+            })
+        });
+    }
+    let raw_dir = tempfile::tempdir().expect("tmp");
+    let raw = raw_open(raw_dir.path(), Durability::NoSync);
+    let mut i = 10_000u64;
+    g.bench_function("heed", |bench| {
+        bench.iter(|| {
+            i += 1;
+            raw_put(&raw, &enc(&i), &enc(&value(i)))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, reads, inserts, memo, open, expire, mixed, budget);
 criterion_main!(benches);
