@@ -269,9 +269,10 @@ impl Handle {
         Ok(budget)
     }
 
-    /// Evicts what `budget` requires, inside the write transaction.
-    fn enforce(&self, txn: &mut RwTxn<'_>, budget: Budget, limit: usize) -> Result<usize> {
-        if budget.is_set() { budget::enforce(&self.store, txn, budget, limit) } else { Ok(0) }
+    /// Evicts what `budget` requires, inside the write transaction, never
+    /// the entry stored under `protect`.
+    fn enforce(&self, txn: &mut RwTxn<'_>, budget: Budget, limit: usize, protect: Option<&[u8]>) -> Result<usize> {
+        if budget.is_set() { budget::enforce(&self.store, txn, budget, limit, protect) } else { Ok(0) }
     }
 
     /// Entries were evicted by this handle's commit: its front cache may
@@ -295,7 +296,7 @@ impl Handle {
                 let id = txn.id();
                 let recorded = self.record_types(txn, types)?;
                 let outcome = self.store.put_in(txn, &lookup, value, stamp, &mut None)?;
-                let evicted = self.enforce(txn, budget, budget::EVICT_BATCH)?;
+                let evicted = self.enforce(txn, budget, budget::EVICT_BATCH, Some(lookup.stored()))?;
                 Ok((outcome, id, recorded, evicted))
             })?;
         if recorded {
@@ -325,7 +326,7 @@ impl Handle {
                 }
                 let recorded = self.record_types(txn, types)?;
                 let outcome = self.store.put_in(txn, &lookup, value, stamp, &mut None)?;
-                let evicted = self.enforce(txn, budget, budget::EVICT_BATCH)?;
+                let evicted = self.enforce(txn, budget, budget::EVICT_BATCH, Some(lookup.stored()))?;
                 Ok((Ok(outcome), id, recorded, evicted))
             })?;
         if recorded {
@@ -398,7 +399,7 @@ impl Handle {
             for (k, v) in pairs {
                 self.store.put_in(txn, &self.lookup(k), v, stamp, &mut next_seq)?;
             }
-            self.enforce(txn, budget, pairs.len() + budget::EVICT_BATCH)?;
+            self.enforce(txn, budget, pairs.len() + budget::EVICT_BATCH, None)?;
             Ok(recorded)
         })?;
         if recorded {

@@ -5,6 +5,7 @@
 //! memo layer uses too).
 
 pub(crate) mod builder;
+pub(crate) mod canonical;
 pub(crate) mod fingerprint;
 pub(crate) mod front_cache;
 pub(crate) mod handle;

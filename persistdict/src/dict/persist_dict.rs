@@ -165,8 +165,8 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
         let err = |source| Error::EncodeValue { path: self.path_buf(), key: display_key(encoded_key), source };
         let bytes = self.inner.vc.encode(value).map(|c| c.into_owned()).map_err(err)?;
         if self.inner.check_round_trip {
-            let again = self.inner.vc.decode::<V>(&bytes).and_then(|v| self.inner.vc.encode(&v)).map_err(err)?;
-            if *again != *bytes {
+            let decoded = self.inner.vc.decode::<V>(&bytes).map_err(err)?;
+            if !crate::dict::canonical::same_value(value, &decoded) {
                 return Err(err("the value does not read back as written: its Serialize and Deserialize disagree \
                      under this codec (e.g. #[serde(skip_serializing_if)], which bincode cannot represent); \
                      use the Json codec for this type, or drop the attribute"

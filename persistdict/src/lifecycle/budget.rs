@@ -102,13 +102,22 @@ fn over(store: &Store, txn: &RwTxn<'_>, budget: Budget) -> Result<bool> {
 }
 
 /// Evicts least recently used entries inside the writer's transaction until
-/// the database is within `budget`, at most `limit`. Returns how many were
-/// evicted.
-pub(crate) fn enforce(store: &Store, txn: &mut RwTxn<'_>, budget: Budget, limit: usize) -> Result<usize> {
+/// the database is within `budget`, at most `limit`, never the entry under
+/// `protect` (the one this write just stored: a write never evicts what it
+/// wrote). Returns how many were evicted.
+pub(crate) fn enforce(
+    store: &Store,
+    txn: &mut RwTxn<'_>,
+    budget: Budget,
+    limit: usize,
+    protect: Option<&[u8]>,
+) -> Result<usize> {
     let mut evicted = 0;
+    // Rows that lag their entry's atime move forward; each moves once, but
+    // bound the work of one write all the same.
     let mut moved = 0;
-    while evicted < limit && moved < limit && over(store, txn, budget)? {
-        let Some((row, stored)) = least_recently_used(store, txn)? else { break };
+    while evicted < limit && moved < limit.saturating_mul(64) && over(store, txn, budget)? {
+        let Some((row, stored)) = least_recently_used(store, txn, protect)? else { break };
         let lm = store.lm("evicting an entry");
         store.t.atime.delete(txn, &row).map_err(&lm)?;
         let Some((window, atime, seq)) = split_atime_key(&row) else { continue };
@@ -137,11 +146,15 @@ pub(crate) fn enforce(store: &Store, txn: &mut RwTxn<'_>, budget: Budget, limit:
     Ok(evicted)
 }
 
-/// The atime-index row with the smallest atime across all windows (the
-/// first row of each window's range), with its stored key.
-fn least_recently_used(store: &Store, txn: &RwTxn<'_>) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+/// An eviction candidate: its (atime, seq), index row and stored key.
+type Candidate = ((u64, u64), Vec<u8>, Vec<u8>);
+
+/// The atime-index row with the smallest (atime, seq) across all windows
+/// (the first row of each window's range), with its stored key; rows of
+/// `protect` are passed over.
+fn least_recently_used(store: &Store, txn: &RwTxn<'_>, protect: Option<&[u8]>) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
     let lm = store.lm("reading the atime index");
-    let mut best: Option<(u64, Vec<u8>, Vec<u8>)> = None;
+    let mut best: Option<Candidate> = None;
     let mut window = 0u64;
     loop {
         let start = atime_key(window, 0, 0);
@@ -151,15 +164,18 @@ fn least_recently_used(store: &Store, txn: &RwTxn<'_>) -> Result<Option<(Vec<u8>
                 None => break None,
                 Some(item) => {
                     let (k, v) = item.map_err(&lm)?;
+                    if protect == Some(v) {
+                        continue;
+                    }
                     if let Some(parsed) = split_atime_key(k) {
                         break Some((parsed, k.to_vec(), v.to_vec()));
                     }
                 }
             }
         };
-        let Some(((w, a, _), k, v)) = first else { break };
-        if best.as_ref().is_none_or(|(b, _, _)| a < *b) {
-            best = Some((a, k, v));
+        let Some(((w, a, seq), k, v)) = first else { break };
+        if best.as_ref().is_none_or(|(b, _, _)| (a, seq) < *b) {
+            best = Some(((a, seq), k, v));
         }
         match w.checked_add(1) {
             Some(next) => window = next,

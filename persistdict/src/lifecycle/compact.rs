@@ -33,13 +33,28 @@ pub(crate) fn compact_to(store: &Store, dest: &Path) -> Result<u64> {
             message: "the destination already holds a database (data.mdb); give an empty or new directory".into(),
         });
     }
-    let tmp = dest.join("data.mdb.compacting");
-    let file = store
-        .with_gate(|| store.env.copy_to_path(&tmp, heed::CompactionOption::Enabled).map_err(store.lm("compacting")))?;
-    file.sync_all().map_err(|e| Error::io_or_full(&tmp, "syncing the compacted copy", e))?;
-    let size = file.metadata().map_err(|e| Error::io(&tmp, "reading the compacted copy's size", e))?.len();
-    drop(file);
-    std::fs::rename(&tmp, &data).map_err(|e| Error::io(&data, "moving the compacted copy into place", e))?;
+    // A name of this call's own, and a link that never replaces: two calls
+    // with one destination cannot write into each other's file, and only
+    // one of them puts its copy in place.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dest.join(format!("data.mdb.compacting-{}-{n}", std::process::id()));
+    let copied = store
+        .with_gate(|| store.env.copy_to_path(&tmp, heed::CompactionOption::Enabled).map_err(store.lm("compacting")))
+        .and_then(|file| {
+            file.sync_all().map_err(|e| Error::io_or_full(&tmp, "syncing the compacted copy", e))?;
+            file.metadata().map(|m| m.len()).map_err(|e| Error::io(&tmp, "reading the compacted copy's size", e))
+        });
+    let placed = copied.and_then(|size| match std::fs::hard_link(&tmp, &data) {
+        Ok(()) => Ok(size),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::InvalidOption {
+            path: dest.to_path_buf(),
+            message: "another database was put in the destination meanwhile; give an empty or new directory".into(),
+        }),
+        Err(e) => Err(Error::io(&data, "moving the compacted copy into place", e)),
+    });
+    let _ = std::fs::remove_file(&tmp);
+    let size = placed?;
     if let Ok(d) = std::fs::File::open(dest) {
         let _ = d.sync_all();
     }

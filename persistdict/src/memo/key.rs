@@ -202,7 +202,7 @@ impl KeyBuilder {
     pub fn arg<T: CacheKey + ?Sized>(&mut self, value: &T) {
         let Some(h) = &mut self.hasher else { return };
         self.buf.clear();
-        match crate::memo::canonical::encode(value, &mut self.buf) {
+        match crate::dict::canonical::encode(value, &mut self.buf) {
             Ok(()) => {
                 h.update([b'a']);
                 h.update((self.buf.len() as u64).to_le_bytes());

@@ -4,6 +4,6 @@
 //! layer's single flight.
 
 pub(crate) mod call;
-pub(crate) mod canonical;
+
 pub(crate) mod key;
 pub(crate) mod store;

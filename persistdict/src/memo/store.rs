@@ -337,8 +337,8 @@ impl MemoStore {
         // A result that would not read back as written (a Serialize and a
         // Deserialize that disagree, e.g. #[serde(skip_serializing_if)]) is
         // not stored: it would come back as another value.
-        let again = Bincode.decode::<T>(&bytes).and_then(|v| Bincode.encode(&v));
-        if again.as_deref().ok() != Some(&*bytes) {
+        let reads_back = Bincode.decode::<T>(&bytes).is_ok_and(|v| crate::dict::canonical::same_value(value, &v));
+        if !reads_back {
             warn!(
                 function = self.config.namespace,
                 "persist_cache: the result does not read back as written (#[serde(skip_serializing_if)]?); not stored"

@@ -657,6 +657,18 @@ impl ser::SerializeMap for MapCompound<'_> {
     }
 }
 
+/// Whether `decoded` is the same value as `original`, judged by their
+/// canonical encodings (injective: different values give different bytes).
+/// Used to check that a value reads back as written: a type whose
+/// `Serialize` leaves out bytes its `Deserialize` then reads from the next
+/// field (`#[serde(skip_serializing_if)]` under bincode) reads back as
+/// another value, even when that value happens to re-encode to the same
+/// bincode bytes.
+pub(crate) fn same_value<T: Serialize + ?Sized, U: Serialize + ?Sized>(original: &T, decoded: &U) -> bool {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    encode(original, &mut a).is_ok() && encode(decoded, &mut b).is_ok() && a == b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
