@@ -751,7 +751,7 @@ mod tests {
             std::any::type_name::<Box<Arc<HashSet<HashSet<u8>>>>>(),
         ];
         for n in names {
-            eprintln!("type_name: {n}");
+            tracing::debug!("type_name: {n}");
             assert!(is_set_type_name(n), "{n}");
         }
         for n in [

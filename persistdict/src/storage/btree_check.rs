@@ -1388,7 +1388,10 @@ mod tests {
             let got = assert_matches(dir.path(), &env, &live);
             if round % 20 == 19 {
                 let len = std::fs::metadata(dir.path().join("data.mdb")).unwrap().len() / 4096;
-                eprintln!("churn round {round}: {got:?}, last page {}, file pages {len}", env.info().last_page_number);
+                tracing::debug!(
+                    "churn round {round}: {got:?}, last page {}, file pages {len}",
+                    env.info().last_page_number
+                );
             }
         }
     }
@@ -1452,7 +1455,7 @@ mod tests {
         let start = Instant::now();
         let got = check_file(&f, None).unwrap().unwrap();
         let took = start.elapsed();
-        eprintln!("50k entries, {} pages walked in {took:?}", got.pages_visited);
+        tracing::debug!("50k entries, {} pages walked in {took:?}", got.pages_visited);
         assert_eq!(got.entries, 50_000);
         assert!(took < Duration::from_secs(2), "walk took {took:?}");
     }
@@ -2024,7 +2027,7 @@ mod tests {
                 }
             }
         }
-        eprintln!(
+        tracing::debug!(
             "single-bit flips: {} tried ({structure_bits} structure bits in all), {detected} detected, {clean} clean: \
              {ok} read+written fine, {lmdb_err} LMDB errors, {} crashes",
             bits.len(),
@@ -2070,7 +2073,7 @@ mod tests {
         let names = build_sample(src.path(), seed, 250);
         let orig = std::fs::read(src.path().join("data.mdb")).unwrap();
         let live = live_tree_pages(&orig);
-        eprintln!("sample: {} pages, {} branch/leaf pages in use", orig.len() / 4096, live.len());
+        tracing::debug!("sample: {} pages, {} branch/leaf pages in use", orig.len() / 4096, live.len());
         // The pristine copy must read cleanly in the child.
         let work = tempfile::tempdir().unwrap();
         std::fs::write(work.path().join("data.mdb"), &orig).unwrap();
@@ -2123,7 +2126,7 @@ mod tests {
         }
         let mut total = Tally::default();
         for (name, t) in KINDS.iter().zip(&per_kind) {
-            eprintln!("{name:>26}: {t:?}");
+            tracing::debug!("{name:>26}: {t:?}");
             total.detected += t.detected;
             total.clean += t.clean;
             total.child_ok += t.child_ok;
@@ -2132,9 +2135,9 @@ mod tests {
             total.child_signal += t.child_signal;
             total.child_timeout += t.child_timeout;
         }
-        eprintln!("{:>26}: {total:?}", "total");
+        tracing::debug!("{:>26}: {total:?}", "total");
         for c in &crashes {
-            eprintln!("{c}");
+            tracing::debug!("{c}");
         }
         assert_eq!(total.child_signal + total.child_timeout, 0, "LMDB crashed after a clean walk: {crashes:#?}");
     }
