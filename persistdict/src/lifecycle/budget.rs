@@ -15,7 +15,6 @@
 //! warning).
 
 use std::collections::HashMap;
-use std::ops::Bound;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
@@ -23,8 +22,8 @@ use heed::RwTxn;
 use tracing::warn;
 
 use crate::error::Result;
-use crate::storage::record::{self, Header};
-use crate::storage::store::{Store, atime_key, seq_key, split_atime_key};
+use crate::lifecycle::atime_index;
+use crate::storage::store::Store;
 
 /// Most entries one write evicts: "within budget after any write, up to one
 /// eviction batch".
@@ -118,69 +117,30 @@ pub(crate) fn enforce(
     let mut moved = 0;
     while evicted < limit && moved < limit.saturating_mul(64) && over(store, txn, budget)? {
         let Some((row, stored)) = least_recently_used(store, txn, protect)? else { break };
-        let lm = store.lm("evicting an entry");
-        store.t.atime.delete(txn, &row).map_err(&lm)?;
-        let Some((window, atime, seq)) = split_atime_key(&row) else { continue };
-        let header = match store.t.entries.get(txn, &stored).map_err(&lm)? {
-            Some(bytes) => record::decode_header(bytes).ok(),
-            None => None,
-        };
-        // A row left by a replaced entry just goes.
-        let Some(h) = header.filter(|h| h.indexed_ms == atime && h.seq == seq && h.window_ms == window) else {
-            continue;
-        };
-        if h.atime_ms > atime {
-            // Used since it was indexed: its row moves to its real atime.
-            let mut rec = store.t.entries.get(txn, &stored).map_err(&lm)?.map(<[u8]>::to_vec).unwrap_or_default();
-            record::rewrite_header(&mut rec, &Header { indexed_ms: h.atime_ms, ..h });
-            store.t.entries.put(txn, &stored, &rec).map_err(&lm)?;
-            store.t.atime.put(txn, &atime_key(window, h.atime_ms, seq), &stored).map_err(&lm)?;
+        let Some(h) = atime_index::take_row(store, txn, &row, &stored)? else { continue };
+        if h.atime_ms > h.indexed_ms {
+            atime_index::move_forward(store, txn, &stored, h)?;
             moved += 1;
-            continue;
+        } else {
+            atime_index::remove_entry(store, txn, &stored, h)?;
+            evicted += 1;
         }
-        store.t.entries.delete(txn, &stored).map_err(&lm)?;
-        store.t.order.delete(txn, &seq_key(seq)).map_err(&lm)?;
-        evicted += 1;
     }
     store.evictions.fetch_add(evicted as u64, Ordering::Relaxed);
     Ok(evicted)
 }
 
-/// An eviction candidate: its (atime, seq), index row and stored key.
-type Candidate = ((u64, u64), Vec<u8>, Vec<u8>);
-
-/// The atime-index row with the smallest (atime, seq) across all windows
-/// (the first row of each window's range), with its stored key; rows of
-/// `protect` are passed over.
+/// The atime-index row with the smallest (atime, seq) among the first rows
+/// of each window's range, with its stored key; rows of `protect` are
+/// passed over.
 fn least_recently_used(store: &Store, txn: &RwTxn<'_>, protect: Option<&[u8]>) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
-    let lm = store.lm("reading the atime index");
-    let mut best: Option<Candidate> = None;
-    let mut window = 0u64;
-    loop {
-        let start = atime_key(window, 0, 0);
-        let mut range = store.t.atime.range(txn, &(Bound::Included(&start[..]), Bound::Unbounded)).map_err(&lm)?;
-        let first = loop {
-            match range.next() {
-                None => break None,
-                Some(item) => {
-                    let (k, v) = item.map_err(&lm)?;
-                    if protect == Some(v) {
-                        continue;
-                    }
-                    if let Some(parsed) = split_atime_key(k) {
-                        break Some((parsed, k.to_vec(), v.to_vec()));
-                    }
-                }
-            }
-        };
-        let Some(((w, a, seq), k, v)) = first else { break };
-        if best.as_ref().is_none_or(|(b, _, _)| (a, seq) < *b) {
-            best = Some(((a, seq), k, v));
-        }
-        match w.checked_add(1) {
-            Some(next) => window = next,
-            None => break,
+    let mut best: Option<atime_index::Row> = None;
+    for head in atime_index::window_heads(store, txn, protect) {
+        let head = head?;
+        let key = |r: &atime_index::Row| (r.0.1, r.0.2);
+        if best.as_ref().is_none_or(|b| key(&head) < key(b)) {
+            best = Some(head);
         }
     }
-    Ok(best.map(|(_, k, v)| (k, v)))
+    Ok(best.map(|(_, row, stored)| (row, stored)))
 }

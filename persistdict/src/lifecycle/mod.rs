@@ -2,6 +2,7 @@
 //! sweeps over the (window, atime) index, the maintenance thread, and the
 //! integrity check of records and indexes.
 
+pub(crate) mod atime_index;
 pub(crate) mod budget;
 pub(crate) mod compact;
 pub(crate) mod expiry;
