@@ -43,8 +43,11 @@ pub(crate) struct Handle {
     window_ms: u64,
     /// The atime granularity the user set, if any.
     explicit_granularity_ms: Option<u64>,
-    /// Type fingerprints whose names this handle has recorded in the meta table.
+    /// Type fingerprints whose names this handle has recorded in the meta
+    /// table, and the last one, checked first without a lock (a dict writes
+    /// one pair of types).
     recorded_types: Mutex<HashSet<Fp>>,
+    last_recorded: AtomicU64,
     /// The maintenance state of the store's environment.
     maintenance: Arc<EnvMaintenance>,
     /// The single-flight registry of the store's environment.
@@ -83,6 +86,7 @@ impl Handle {
             window_ms: opts.expire_after.map_or(record::NEVER, |w| clock::duration_ms(w).min(record::NEVER - 1)),
             explicit_granularity_ms: opts.atime_granularity.map(clock::duration_ms),
             recorded_types: Mutex::new(HashSet::new()),
+            last_recorded: AtomicU64::new(0),
             flights: store.ext.get::<Flights>(),
             budgets: {
                 let budgets = store.ext.get::<Budgets>();
@@ -145,6 +149,9 @@ impl Handle {
     /// Records the names of `types` in the meta table, once per handle, in
     /// the write transaction that first stores an entry with them.
     fn record_types(&self, txn: &mut RwTxn<'_>, types: &Types) -> Result<bool> {
+        if self.last_recorded.load(Ordering::Relaxed) == types.fp {
+            return Ok(false);
+        }
         if self.recorded_types.lock().unwrap_or_else(|e| e.into_inner()).contains(&types.fp) {
             return Ok(false);
         }
@@ -157,6 +164,7 @@ impl Handle {
     }
 
     fn types_recorded(&self, types: &Types) {
+        self.last_recorded.store(types.fp, Ordering::Relaxed);
         self.recorded_types.lock().unwrap_or_else(|e| e.into_inner()).insert(types.fp);
     }
 

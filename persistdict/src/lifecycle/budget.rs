@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 
 use heed::RwTxn;
@@ -54,9 +55,23 @@ impl Budget {
 }
 
 /// The budgets of the handles open on one environment.
-#[derive(Default)]
 pub(crate) struct Budgets {
     handles: Mutex<HashMap<u64, Budget>>,
+    /// The budget in force, recomputed when a handle comes or goes, so that
+    /// a write reads two atomics instead of folding the map
+    /// (`u64::MAX`: no limit).
+    max_bytes: AtomicU64,
+    max_entries: AtomicU64,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Budgets {
+            handles: Mutex::default(),
+            max_bytes: AtomicU64::new(u64::MAX),
+            max_entries: AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 impl Budgets {
@@ -73,15 +88,26 @@ impl Budgets {
                 "handles of this directory set different size budgets; the smallest of each wins");
         }
         handles.insert(id, budget);
+        self.publish(&handles);
     }
 
     pub(crate) fn unregister(&self, id: u64) {
-        self.lock().remove(&id);
+        let mut handles = self.lock();
+        handles.remove(&id);
+        self.publish(&handles);
+    }
+
+    /// Stores the smallest of every open handle's budget.
+    fn publish(&self, handles: &HashMap<u64, Budget>) {
+        let b = handles.values().fold(Budget::default(), |acc, b| acc.min(*b));
+        self.max_bytes.store(b.max_bytes.unwrap_or(u64::MAX), Ordering::Release);
+        self.max_entries.store(b.max_entries.unwrap_or(u64::MAX), Ordering::Release);
     }
 
     /// The budget in force: the smallest of every open handle's.
     pub(crate) fn current(&self) -> Budget {
-        self.lock().values().fold(Budget::default(), |acc, b| acc.min(*b))
+        let limit = |a: &AtomicU64| Some(a.load(Ordering::Acquire)).filter(|&n| n != u64::MAX);
+        Budget { max_bytes: limit(&self.max_bytes), max_entries: limit(&self.max_entries) }
     }
 }
 
