@@ -14,6 +14,9 @@
 //!   an insert fails; prints `ack i` per insert and `err MESSAGE` at the end
 //! - `memo DIR X REPEAT`: calls a `#[persist_cache]` function (store under DIR) REPEAT
 //!   times with X; its body counts its runs in DIR/runs; prints the results
+//! - `versions DIR V MILLIS`: calls version V (1 or 2) of the memoized function
+//!   named `pv` (store under DIR) with 0..5, then again every 10 ms for MILLIS; prints `done`
+//! - `hold PATH MILLIS`: opens PATH (`PersistDict<u64, u64>`), prints `opened`, sleeps MILLIS
 //! - `fsize-macro DIR LIMIT`: the same limit, then calls a `#[persist_cache]` function
 //!   whose store is under DIR (`PERSISTDICT_DIR`) and prints its results
 #![allow(clippy::print_stdout)]
@@ -66,6 +69,16 @@ fn counted(dir: std::path::PathBuf, x: u64) -> u64 {
     let n: u64 = std::fs::read_to_string(&runs).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
     std::fs::write(&runs, (n + 1).to_string()).expect("write the run counter");
     x * 3
+}
+
+#[persistdict::persist_cache(name = "pv", version = "1")]
+fn pv_v1(x: u64) -> u64 {
+    x + 1
+}
+
+#[persistdict::persist_cache(name = "pv", version = "2", prune = "auto")]
+fn pv_v2(x: u64) -> u64 {
+    x + 2
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -184,6 +197,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for _ in 0..args[4].parse::<u32>()? {
                 writeln!(out, "{}", counted(path.into(), args[3].parse()?))?;
             }
+        }
+        "versions" => {
+            // SAFETY: single-threaded so far.
+            unsafe { std::env::set_var("PERSISTDICT_DIR", path) };
+            let f = if args[3] == "1" { pv_v1 } else { pv_v2 };
+            let until = Instant::now() + Duration::from_millis(args[4].parse()?);
+            loop {
+                for x in 0..5 {
+                    f(x);
+                }
+                if Instant::now() >= until {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            writeln!(out, "done")?;
+        }
+        "hold" => {
+            let d: PersistDict<u64, u64> = PersistDict::open(path)?;
+            writeln!(out, "opened")?;
+            out.flush()?;
+            std::thread::sleep(Duration::from_millis(args[3].parse()?));
+            drop(d);
         }
         "fsize-macro" => {
             // SAFETY: single-threaded so far.
