@@ -3,9 +3,13 @@
 //! - `write PATH START COUNT`: inserts keys START..START+COUNT (value = key * 2)
 //! - `get PATH KEY`: prints the value of KEY or `none`
 //! - `insert PATH KEY VALUE`
-//! - `ackloop PATH START MAP_SIZE VALUE_LEN [WINDOW_MS]`: inserts key i (value: VALUE_LEN
-//!   bytes of `i as u8`) with `Durability::Sync`, then prints `ack i`, forever; with
-//!   WINDOW_MS, background maintenance expires entries older than that meanwhile
+//! - `ackloop PATH START MAP_SIZE VALUE_LEN [WINDOW_MS [MAX_ENTRIES]]`: inserts key i
+//!   (value: VALUE_LEN bytes of `i as u8`) with `Durability::Sync`, then prints `ack i`,
+//!   forever; with WINDOW_MS (0: none), background maintenance expires entries older than
+//!   that meanwhile; with MAX_ENTRIES, every insert past the budget evicts
+//! - `budget-writer PATH ID COUNT MAX_ENTRIES`: inserts keys ID*1e6.. COUNT times under the
+//!   budget, checking after each insert that the database holds at most MAX_ENTRIES;
+//!   prints `over N` on a violation, `done` at the end
 //! - `mixed PATH ID MILLIS`: random inserts, removes, gets and expire() on keys
 //!   ID*1000..ID*1000+100 for MILLIS; prints `key present VALUE START_MS` or
 //!   `key absent START_MS` per key, START_MS being when its last write began
@@ -111,7 +115,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .durability(Durability::Sync)
                 .map_size(args[4].parse()?)
                 .maintenance(Maintenance::Disabled);
-            if let Some(window) = args.get(6) {
+            if let Some(max) = args.get(7) {
+                b = b.max_entries(max.parse()?);
+            }
+            if let Some(window) = args.get(6).filter(|w| *w != "0") {
                 b = b
                     .expire_after(Duration::from_millis(window.parse()?))
                     .maintenance(Maintenance::Background)
@@ -211,6 +218,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(10));
+            }
+            writeln!(out, "done")?;
+        }
+        "budget-writer" => {
+            let max: u64 = args[5].parse()?;
+            let d: PersistDict<u64, Vec<u8>> = PersistDict::builder(path)
+                .max_entries(max)
+                .durability(Durability::NoSync)
+                .maintenance(Maintenance::Disabled)
+                .open()?;
+            let id: u64 = args[3].parse()?;
+            for i in 0..args[4].parse::<u64>()? {
+                d.insert(&(id * 1_000_000 + i), &vec![id as u8; 32])?;
+                let n = d.len()? as u64;
+                if n > max {
+                    writeln!(out, "over {n}")?;
+                }
             }
             writeln!(out, "done")?;
         }
