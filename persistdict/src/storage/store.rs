@@ -173,6 +173,10 @@ pub(crate) struct Stamp {
     pub type_fp: u64,
     /// The writer's explicit atime granularity, if it set one.
     pub granularity_ms: Option<u64>,
+    /// An overwrite restarts ctime: a memoized result's ctime is when it was
+    /// computed (freshness counts from there), a dictionary entry's when it
+    /// was first inserted.
+    pub reset_ctime: bool,
 }
 
 /// Per-environment state that the layers above hang on a store, one value
@@ -513,7 +517,7 @@ impl Store {
             Slot::Ours(old) => {
                 let gran = granularity_ms(stamp.window_ms, stamp.granularity_ms);
                 let indexed_ms = self.reindex(txn, lookup.stored(), &old, now_ms, stamp.window_ms, gran)?;
-                let ctime_ms = old.ctime_ms.min(now_ms);
+                let ctime_ms = if stamp.reset_ctime { now_ms } else { old.ctime_ms.min(now_ms) };
                 (Header { ctime_ms, indexed_ms, seq: old.seq, ..fresh(old.seq) }, PutOutcome::Replaced)
             }
             slot => {
