@@ -263,9 +263,12 @@ impl RawDb {
         store.read(|txn, t| {
             let lm = store.lm("reading metadata");
             let mut out = Vec::new();
-            for item in t.meta.prefix_iter(txn, prefix).map_err(&lm)? {
+            // LMDB refuses an empty key: walk the table, keep the prefix.
+            for item in t.meta.iter(txn).map_err(&lm)? {
                 let (k, v) = item.map_err(&lm)?;
-                out.push((k.to_vec(), v.to_vec()));
+                if k.starts_with(prefix) {
+                    out.push((k.to_vec(), v.to_vec()));
+                }
             }
             Ok(out)
         })

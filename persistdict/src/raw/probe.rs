@@ -199,10 +199,18 @@ mod tests {
         assert_eq!(probe(&data).unwrap(), Probe::Persistdict(crate::FORMAT_VERSION));
 
         let other = tempfile::tempdir().unwrap();
+        // SAFETY: a new directory, not open elsewhere.
         let env = unsafe { heed::EnvOpenOptions::new().max_dbs(4).open(other.path()) }.unwrap();
+        let w = env.write_txn().unwrap();
+        let db = env
+            .create_databases_and_commit(w, |o, w| -> heed::Result<_> {
+                Ok(heed::CommitOrAbort::<_, ()>::Commit(
+                    o.create_database::<heed::types::Bytes, heed::types::Bytes>(w, Some("things"))?,
+                ))
+            })
+            .unwrap()
+            .unwrap_commit();
         let mut w = env.write_txn().unwrap();
-        let db: heed::Database<heed::types::Bytes, heed::types::Bytes> =
-            env.create_database(&mut w, Some("things")).unwrap();
         db.put(&mut w, b"a", b"b").unwrap();
         w.commit().unwrap();
         drop(env);
