@@ -155,3 +155,40 @@ mod memo {
         assert_eq!(CALLS.load(Ordering::SeqCst), 100);
     }
 }
+
+const CHILD: &str = env!("CARGO_BIN_EXE_persistdict-child");
+
+#[test]
+fn the_budget_holds_under_two_writer_processes_and_four_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let children: Vec<_> = (1..=2u64)
+        .map(|id| {
+            std::process::Command::new(CHILD)
+                .args(["budget-writer", path.to_str().unwrap(), &id.to_string(), "600", "150"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // Meanwhile, four threads of this process write under the same budget.
+    let d = budgeted(&path).max_entries(150).open().unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4u32 {
+            let d = d.clone();
+            s.spawn(move || {
+                for i in 0..300u32 {
+                    d.insert(&(t * 10_000 + i), &vec![t as u8; 16]).unwrap();
+                    assert!(d.len().unwrap() <= 150);
+                }
+            });
+        }
+    });
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "done", "a process saw the budget exceeded");
+    }
+    assert_eq!(d.len().unwrap(), 150);
+    assert!(d.check_integrity().unwrap().is_clean());
+}

@@ -46,6 +46,7 @@ pub struct Options {
     pub lru_capacity: Attr<LitInt>,
     pub max_entries: Attr<LitInt>,
     pub max_size: Attr<LitStr>,
+    pub prune: Attr<LitStr>,
     pub companions: Attr<LitBool>,
     pub krate: Attr<LitStr>,
 }
@@ -99,6 +100,7 @@ fn set_literal(cx: &Ctxt, opts: &mut Options, name: Ident, lit: syn::Lit) {
         symbol::LRU_CAPACITY => want!(Int, "a number of entries, e.g. lru_capacity = 128", lru_capacity),
         symbol::MAX_ENTRIES => want!(Int, "a number of entries, e.g. max_entries = 100000", max_entries),
         symbol::MAX_SIZE => want!(Str, "a size with a unit, e.g. max_size = \"2 GiB\"", max_size),
+        symbol::PRUNE => want!(Str, "\"auto\" or \"manual\"", prune),
         symbol::COMPANIONS => want!(Bool, "`true` or `false`", companions),
         symbol::CRATE => want!(Str, "the path of the persistdict crate, e.g. crate = \"::my_persistdict\"", krate),
         _ => cx.error_spanned_by(

@@ -11,6 +11,19 @@ pub const COMPANIONS: &str = "companions";
 pub const CRATE: &str = "crate";
 pub const MAX_ENTRIES: &str = "max_entries";
 pub const MAX_SIZE: &str = "max_size";
+pub const PRUNE: &str = "prune";
 
-pub const ALL: &[&str] =
-    &[DB, EXPIRE_DAYS, VERSION, IGNORE, NAME, DURABILITY, LRU_CAPACITY, COMPANIONS, CRATE, MAX_ENTRIES, MAX_SIZE];
+pub const ALL: &[&str] = &[
+    DB,
+    EXPIRE_DAYS,
+    VERSION,
+    IGNORE,
+    NAME,
+    DURABILITY,
+    LRU_CAPACITY,
+    COMPANIONS,
+    CRATE,
+    MAX_ENTRIES,
+    MAX_SIZE,
+    PRUNE,
+];

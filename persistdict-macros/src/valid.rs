@@ -115,6 +115,17 @@ pub fn check(cx: &Ctxt, opts: &Options, f: &CachedFn) {
             "`db` must not be empty: give a directory path, or leave `db` out to use the per-crate default",
         );
     }
+    if let Some(p) = opts.prune.get()
+        && !["auto", "manual"].contains(&p.value().as_str())
+    {
+        cx.error_spanned_by(
+            p,
+            format!(
+                "unknown prune policy {:?}; use \"auto\" (remove this function's superseded versions once unused) or \"manual\" (the default)",
+                p.value()
+            ),
+        );
+    }
     if let Some(d) = opts.durability.get()
         && !["sync", "no_meta_sync", "no_sync"].contains(&d.value().as_str())
     {

@@ -245,6 +245,15 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// The directory cannot be compacted in place: a process has it open.
+    #[error("{path}: cannot compact in place: {who}")]
+    InUse {
+        /// The directory.
+        path: PathBuf,
+        /// Who has it open, and what to do.
+        who: String,
+    },
+
     /// `initialize` was called on a database that was already initialized.
     #[error("{path}: already initialized; initialize() populates a database once, call clear() first to start again")]
     AlreadyInitialized {

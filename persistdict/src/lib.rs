@@ -112,9 +112,13 @@ pub use dict::builder::{Builder, MAX_KEY_SIZE};
 pub use dict::persist_dict::{EntryMeta, PersistDict};
 pub use dict::stats::Stats;
 pub use error::{Error, Result};
+pub use lifecycle::compact::{Compacted, compact_in_place};
 pub use lifecycle::integrity::IntegrityReport;
 pub use lifecycle::maintenance::Maintenance;
 pub use memo::store::{CallKey, MemoStore};
+pub use memo::versions::{
+    AUTO_PRUNE_AFTER, DEFAULT_MIN_IDLE, FunctionVersion, PruneReport, USE_REFRESH, functions, prune_stale_versions,
+};
 pub use storage::meta::FORMAT_VERSION;
 pub use storage::store::Durability;
 
@@ -162,6 +166,7 @@ pub struct ReadmeDoctests;
 /// | `lru_capacity = N` | results kept in memory in front of LMDB (their bytes; 0 turns it off) | 128 |
 /// | `max_entries = N` | a budget of the function's `db`: at most `N` results, least recently used evicted first (see [`Builder::max_entries`]) | none |
 /// | `max_size = "2 GiB"` | a budget of the `db`'s bytes (B, KB, MB, GB, KiB, MiB, GiB; at least 64 KiB), see [`Builder::max_bytes`] | none |
+/// | `prune = "auto" \| "manual"` | `"auto"`: once this version of the function has been in use for a day, remove the entries of its older versions (an edited body or signature) unused for a day, see [`functions`] and [`MemoStore::prune_stale_versions`] | `"manual"` |
 /// | `companions = false` | leaves out the companion item (needed in trait impls, which cannot hold extra methods) | `true` |
 /// | `crate = "path"` | where `persistdict` is, for renamed dependencies | `::persistdict` |
 ///

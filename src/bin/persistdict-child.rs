@@ -3,9 +3,13 @@
 //! - `write PATH START COUNT`: inserts keys START..START+COUNT (value = key * 2)
 //! - `get PATH KEY`: prints the value of KEY or `none`
 //! - `insert PATH KEY VALUE`
-//! - `ackloop PATH START MAP_SIZE VALUE_LEN [WINDOW_MS]`: inserts key i (value: VALUE_LEN
-//!   bytes of `i as u8`) with `Durability::Sync`, then prints `ack i`, forever; with
-//!   WINDOW_MS, background maintenance expires entries older than that meanwhile
+//! - `ackloop PATH START MAP_SIZE VALUE_LEN [WINDOW_MS [MAX_ENTRIES]]`: inserts key i
+//!   (value: VALUE_LEN bytes of `i as u8`) with `Durability::Sync`, then prints `ack i`,
+//!   forever; with WINDOW_MS (0: none), background maintenance expires entries older than
+//!   that meanwhile; with MAX_ENTRIES, every insert past the budget evicts
+//! - `budget-writer PATH ID COUNT MAX_ENTRIES`: inserts keys ID*1e6.. COUNT times under the
+//!   budget, checking after each insert that the database holds at most MAX_ENTRIES;
+//!   prints `over N` on a violation, `done` at the end
 //! - `mixed PATH ID MILLIS`: random inserts, removes, gets and expire() on keys
 //!   ID*1000..ID*1000+100 for MILLIS; prints `key present VALUE START_MS` or
 //!   `key absent START_MS` per key, START_MS being when its last write began
@@ -14,6 +18,9 @@
 //!   an insert fails; prints `ack i` per insert and `err MESSAGE` at the end
 //! - `memo DIR X REPEAT`: calls a `#[persist_cache]` function (store under DIR) REPEAT
 //!   times with X; its body counts its runs in DIR/runs; prints the results
+//! - `versions DIR V MILLIS`: calls version V (1 or 2) of the memoized function
+//!   named `pv` (store under DIR) with 0..5, then again every 10 ms for MILLIS; prints `done`
+//! - `hold PATH MILLIS`: opens PATH (`PersistDict<u64, u64>`), prints `opened`, sleeps MILLIS
 //! - `fsize-macro DIR LIMIT`: the same limit, then calls a `#[persist_cache]` function
 //!   whose store is under DIR (`PERSISTDICT_DIR`) and prints its results
 #![allow(clippy::print_stdout)]
@@ -68,6 +75,16 @@ fn counted(dir: std::path::PathBuf, x: u64) -> u64 {
     x * 3
 }
 
+#[persistdict::persist_cache(name = "pv", version = "1")]
+fn pv_v1(x: u64) -> u64 {
+    x + 1
+}
+
+#[persistdict::persist_cache(name = "pv", version = "2", prune = "auto")]
+fn pv_v2(x: u64) -> u64 {
+    x + 2
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(tracing::Level::WARN).init();
@@ -98,7 +115,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .durability(Durability::Sync)
                 .map_size(args[4].parse()?)
                 .maintenance(Maintenance::Disabled);
-            if let Some(window) = args.get(6) {
+            if let Some(max) = args.get(7) {
+                b = b.max_entries(max.parse()?);
+            }
+            if let Some(window) = args.get(6).filter(|w| *w != "0") {
                 b = b
                     .expire_after(Duration::from_millis(window.parse()?))
                     .maintenance(Maintenance::Background)
@@ -184,6 +204,46 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for _ in 0..args[4].parse::<u32>()? {
                 writeln!(out, "{}", counted(path.into(), args[3].parse()?))?;
             }
+        }
+        "versions" => {
+            // SAFETY: single-threaded so far.
+            unsafe { std::env::set_var("PERSISTDICT_DIR", path) };
+            let f = if args[3] == "1" { pv_v1 } else { pv_v2 };
+            let until = Instant::now() + Duration::from_millis(args[4].parse()?);
+            loop {
+                for x in 0..5 {
+                    f(x);
+                }
+                if Instant::now() >= until {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            writeln!(out, "done")?;
+        }
+        "budget-writer" => {
+            let max: u64 = args[5].parse()?;
+            let d: PersistDict<u64, Vec<u8>> = PersistDict::builder(path)
+                .max_entries(max)
+                .durability(Durability::NoSync)
+                .maintenance(Maintenance::Disabled)
+                .open()?;
+            let id: u64 = args[3].parse()?;
+            for i in 0..args[4].parse::<u64>()? {
+                d.insert(&(id * 1_000_000 + i), &vec![id as u8; 32])?;
+                let n = d.len()? as u64;
+                if n > max {
+                    writeln!(out, "over {n}")?;
+                }
+            }
+            writeln!(out, "done")?;
+        }
+        "hold" => {
+            let d: PersistDict<u64, u64> = PersistDict::open(path)?;
+            writeln!(out, "opened")?;
+            out.flush()?;
+            std::thread::sleep(Duration::from_millis(args[3].parse()?));
+            drop(d);
         }
         "fsize-macro" => {
             // SAFETY: single-threaded so far.

@@ -166,6 +166,7 @@ fn memoize<T: CacheValue, R>(
 ) -> R {
     let types = store.types_of::<T>(memo_types::<T>);
     let (Some(h), false) = (store.handle(), store.bypassed()) else { return body() };
+    store.note_use(h);
     let Some(key) = kb.finish() else { return body() };
     h.flights.run(
         &key.0,
@@ -191,6 +192,7 @@ async fn memoize_async<T: CacheValue, R>(
 ) -> R {
     let types = store.types_of::<T>(memo_types::<T>);
     let (Some(h), false) = (store.handle(), store.bypassed()) else { return body.await };
+    store.note_use(h);
     let Some(key) = kb.finish() else { return body.await };
     let lead = async {
         let r = body.await;

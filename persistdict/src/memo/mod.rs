@@ -7,3 +7,4 @@ pub(crate) mod call;
 
 pub(crate) mod key;
 pub(crate) mod store;
+pub(crate) mod versions;

@@ -53,6 +53,7 @@ use crate::dict::stats::Stats;
 use crate::error::{Error, Result};
 use crate::lifecycle::maintenance::Maintenance;
 use crate::memo::key::{KEY_LEN, Key, PREFIX_LEN};
+use crate::memo::versions::UseClock;
 use crate::storage::store::Durability;
 
 /// What the attribute was given; built by generated code.
@@ -74,6 +75,9 @@ pub struct MemoConfig {
     /// identical functions nested in two blocks of one function (see
     /// `key.rs`).
     pub location: &'static str,
+    /// `prune = "auto"`: remove superseded versions of the function once
+    /// unused (see `versions.rs`).
+    pub prune_auto: bool,
 }
 
 /// The persistent cache of one `#[persist_cache]` function, reached through
@@ -123,6 +127,8 @@ struct FnStore {
     config_expire_days: Option<u32>,
     config_max_bytes: Option<u64>,
     config_max_entries: Option<u64>,
+    use_clock: UseClock,
+    auto_prune: bool,
 }
 
 /// Every function store of the process, by full configuration.
@@ -198,6 +204,14 @@ impl MemoStore {
     /// The 8-byte key prefix of this function's entries.
     pub(crate) fn prefix(&self) -> [u8; PREFIX_LEN] {
         self.shared().prefix
+    }
+
+    pub(crate) fn use_clock(&self) -> &UseClock {
+        &self.shared().use_clock
+    }
+
+    pub(crate) fn auto_prune(&self) -> bool {
+        self.shared().auto_prune
     }
 
     pub(crate) fn handle(&self) -> Option<&Handle> {
@@ -396,6 +410,8 @@ impl FnStore {
             config_expire_days: config.expire_days,
             config_max_bytes: config.max_bytes,
             config_max_entries: config.max_entries,
+            use_clock: UseClock::default(),
+            auto_prune: config.prune_auto,
         };
         if disabled_by_env() {
             debug!(function = config.namespace, "PERSISTDICT_DISABLE is set: caching off");

@@ -126,3 +126,53 @@ fn libc_eio() -> i32 {
 fn libc_eio() -> i32 {
     5
 }
+
+/// Who holds LMDB's lock on the database whose lock file is `lock`: every
+/// process with the environment open (persistdict or any other LMDB program)
+/// holds a read lock on its first byte. `Ok(None)`: nobody; `Ok(Some(pid))`:
+/// that process (`-1` when the kernel does not say).
+///
+/// An open-file-description lock probe, so that it also sees this process's
+/// own LMDB locks and never releases them (closing a descriptor drops every
+/// classic `fcntl` lock the process holds on the file; OFD locks do not).
+#[cfg(target_os = "linux")]
+pub(crate) fn lmdb_lock_holder(lock: &Path) -> io::Result<Option<i32>> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(lock)?;
+    let mut fl = first_byte(libc::F_WRLCK);
+    // SAFETY: a valid descriptor and a valid flock struct.
+    if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((i32::from(fl.l_type) != libc::F_UNLCK).then_some(fl.l_pid))
+}
+
+/// LMDB's lock taken for writing, so that no process can open the
+/// environment while it is held (LMDB's open waits for it); `None` when a
+/// process has it open. Released when dropped.
+#[cfg(target_os = "linux")]
+pub(crate) fn lmdb_lock_exclusive(lock: &Path) -> io::Result<Option<File>> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(lock)?;
+    let fl = first_byte(libc::F_WRLCK);
+    // SAFETY: a valid descriptor and a valid flock struct.
+    if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_OFD_SETLK, &fl) } == 0 {
+        return Ok(Some(f));
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EAGAIN | libc::EACCES) => Ok(None),
+        _ => Err(e),
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn first_byte(kind: i32) -> libc::flock {
+    // SAFETY: flock is plain data; all-zero is a valid value.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = kind as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = 0;
+    fl.l_len = 1;
+    fl
+}
