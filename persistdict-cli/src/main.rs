@@ -124,7 +124,8 @@ Examples:
         /// The database directory.
         dir: PathBuf,
     },
-    /// Writes a copy without free pages.
+    /// Rewrites the database without free pages: in place (refused while any other process has it
+    /// open), or as a copy with --to.
     Compact {
         /// The database directory.
         dir: PathBuf,

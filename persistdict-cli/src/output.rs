@@ -86,7 +86,7 @@ pub fn emit(out: &Out, json: bool) {
         Out::Expire { expired } => println!("expired {expired} entries"),
         Out::Verify(v) => v.print(),
         Out::Compact { to, bytes, source_disk_bytes } => println!(
-            "wrote a compacted copy to {to}: {} (the database takes {} on disk)",
+            "compacted into {to}: {} (was {} on disk)",
             render::size(*bytes),
             render::size(*source_disk_bytes)
         ),

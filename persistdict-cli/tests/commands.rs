@@ -120,8 +120,10 @@ fn expire_verify_compact() {
     assert!(c["bytes"].as_u64().unwrap() > 0);
     let copy: PersistDict<u32, u32> = PersistDict::open(&to).unwrap();
     assert_eq!(copy.get(&100).unwrap(), Some(1));
-    let in_place = run(&["compact", p(dir.path())]);
-    assert_eq!(in_place.code, 2);
+    let in_place = run(&["compact", p(dir.path()), "--json"]);
+    assert_eq!(in_place.code, 0, "{}", in_place.stderr);
+    assert!(in_place.json()["bytes"].as_u64().unwrap() <= in_place.json()["source_disk_bytes"].as_u64().unwrap());
+    assert_eq!(run(&["stat", p(dir.path()), "--json"]).json()["entries"], 1);
 }
 
 #[test]
@@ -315,6 +317,9 @@ fn commands_work_beside_another_process() {
     assert_eq!(run(&["rm", p(&db), "--older-than", "0s", "--json"]).json()["removed"], 21);
     assert_eq!(run(&["import", p(&db), p(&file), "--json"]).json()["written"], 21);
     assert_eq!(run(&["compact", p(&db), "--to", p(&root.path().join("c"))]).code, 0);
+    let in_place = run(&["compact", p(&db)]);
+    assert_eq!(in_place.code, 2, "refused while the child has it open");
+    assert!(in_place.stderr.contains("open"), "{}", in_place.stderr);
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -19,8 +19,6 @@ pub struct FnRecord {
     #[serde(default)]
     pub version: String,
     #[serde(default)]
-    pub first_use_ms: u64,
-    #[serde(default)]
     pub last_use_ms: u64,
 }
 
@@ -87,38 +85,21 @@ pub fn superseded(records: &HashMap<[u8; 8], FnRecord>, r: &FnRecord) -> bool {
 }
 
 pub fn run(db: &RawDb) -> Result<Vec<FnRow>> {
-    let recs = records(db)?;
-    let mut counts: HashMap<[u8; 8], (u64, u64)> = HashMap::new();
-    if !recs.is_empty() {
-        for e in db.entries()? {
-            let e = e?;
-            if let Some(p) = e.key.get(..8).filter(|_| e.key.len() == 32).and_then(|p| <[u8; 8]>::try_from(p).ok())
-                && recs.contains_key(&p)
-            {
-                let c = counts.entry(p).or_default();
-                c.0 += 1;
-                c.1 += e.size;
-            }
-        }
-    }
-    let when = |ms: u64| render::age(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms));
-    let mut rows: Vec<FnRow> = recs
-        .iter()
-        .map(|(p, r)| {
-            let (entries, bytes) = counts.get(p).copied().unwrap_or_default();
-            FnRow {
-                prefix: render::hex(p),
-                function: r.function.clone(),
-                namespace: r.namespace.clone(),
-                version: r.version.clone(),
-                entries,
-                bytes,
-                first_use_ms: r.first_use_ms,
-                last_use_ms: r.last_use_ms,
-                first_use: when(r.first_use_ms),
-                last_use: when(r.last_use_ms),
-                superseded: superseded(&recs, r),
-            }
+    let when = |t: std::time::SystemTime| render::age(t);
+    let mut rows: Vec<FnRow> = persistdict::functions(db.path())?
+        .into_iter()
+        .map(|v| FnRow {
+            prefix: render::hex(&v.prefix),
+            function: v.function,
+            namespace: v.namespace,
+            version: v.version,
+            entries: v.entries,
+            bytes: v.bytes,
+            first_use_ms: render::ms(v.first_use),
+            last_use_ms: render::ms(v.last_use),
+            first_use: when(v.first_use),
+            last_use: when(v.last_use),
+            superseded: v.superseded,
         })
         .collect();
     rows.sort_by(|a, b| a.function.cmp(&b.function).then(b.last_use_ms.cmp(&a.last_use_ms)));

@@ -60,10 +60,14 @@ pub fn run(cli: Cli) -> Result<Out> {
         Command::Compact { dir, to } => {
             let db = open(&dir)?;
             let Some(to) = to else {
-                return Err("in-place compaction is not available in this build: it needs every other process \
-                            to have closed the database; write a copy with --to DIR, then swap the directories \
-                            while nothing uses them"
-                    .into());
+                // In place: this process must not hold the directory either.
+                drop(db);
+                let bar = progress(None, "compacting in place");
+                bar.enable_steady_tick(std::time::Duration::from_millis(100));
+                let done = persistdict::compact_in_place(&dir);
+                bar.finish_and_clear();
+                let c = done?;
+                return Ok(Out::Compact { to: dir.display().to_string(), bytes: c.after, source_disk_bytes: c.before });
             };
             let bar = progress(None, "compacting");
             bar.enable_steady_tick(std::time::Duration::from_millis(100));

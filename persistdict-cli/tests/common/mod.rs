@@ -1,5 +1,5 @@
 //! Helpers shared by the command tests: run the real binary, snapshot a directory.
-#![allow(dead_code)]
+#![allow(dead_code, missing_docs)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
