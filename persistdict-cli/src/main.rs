@@ -71,11 +71,13 @@ pub enum Command {
         limit: Option<usize>,
     },
     /// One entry's value (JSON where the value codec is JSON, else hex) and metadata.
-    #[command(after_help = "KEY is text, encoded with the database's key codec (a bincode or JSON string), or 0x<hex>\nfor the exact encoded bytes, as `ls` prints them.")]
+    #[command(
+        after_help = "KEY is text, encoded with the database's key codec (a bincode or JSON string), or 0x<hex>\nfor the exact encoded bytes, as `ls` prints them."
+    )]
     Get {
         /// The database directory.
         dir: PathBuf,
-        /// The key: text, or 0x<hex>.
+        /// The key: text, or `0x<hex>`.
         key: String,
     },
     /// Removes what matches all the filters given; says how many.

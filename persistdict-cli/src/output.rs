@@ -45,7 +45,9 @@ pub fn emit(out: &Out, json: bool) {
     }
     match out {
         Out::Stat(s) => s.print(),
-        Out::Fns(rows) if rows.is_empty() => println!("no function records (databases written by #[persist_cache] record them)"),
+        Out::Fns(rows) if rows.is_empty() => {
+            println!("no function records (databases written by #[persist_cache] record them)")
+        }
         Out::Fns(rows) => {
             let mut t = table(&["function", "version", "entries", "size", "first use", "last use", ""]);
             for r in rows {
@@ -85,11 +87,9 @@ pub fn emit(out: &Out, json: bool) {
         Out::Rm(r) => r.print(),
         Out::Expire { expired } => println!("expired {expired} entries"),
         Out::Verify(v) => v.print(),
-        Out::Compact { to, bytes, source_disk_bytes } => println!(
-            "compacted into {to}: {} (was {} on disk)",
-            render::size(*bytes),
-            render::size(*source_disk_bytes)
-        ),
+        Out::Compact { to, bytes, source_disk_bytes } => {
+            println!("compacted into {to}: {} (was {} on disk)", render::size(*bytes), render::size(*source_disk_bytes))
+        }
         Out::Export { file, entries, bytes } => {
             println!("exported {entries} entries to {file} ({})", render::size(*bytes))
         }

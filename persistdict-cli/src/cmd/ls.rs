@@ -22,7 +22,7 @@ pub enum SortBy {
 /// One entry as `ls`, `get` and `rm --dry-run` show it.
 #[derive(Debug, Serialize)]
 pub struct EntryRow {
-    /// The key as text (a bincode string or printable UTF-8, quoted) or 0x<hex>.
+    /// The key as text (a bincode string or printable UTF-8, quoted) or `0x<hex>`.
     pub key: String,
     pub key_hex: String,
     /// The memoized function, for an entry of a `#[persist_cache]` function with a record.
@@ -133,9 +133,9 @@ pub fn run(db: &RawDb, function: Option<&str>, sort: Option<SortBy>, limit: Opti
     let ctx = Ctx::new(db)?;
     let mut entries = select(db, &ctx, function)?;
     match sort {
-        Some(SortBy::Atime) => entries.sort_by(|a, b| b.atime.cmp(&a.atime)),
-        Some(SortBy::Ctime) => entries.sort_by(|a, b| b.ctime.cmp(&a.ctime)),
-        Some(SortBy::Size) => entries.sort_by(|a, b| b.size.cmp(&a.size)),
+        Some(SortBy::Atime) => entries.sort_by_key(|e| std::cmp::Reverse(e.atime)),
+        Some(SortBy::Ctime) => entries.sort_by_key(|e| std::cmp::Reverse(e.ctime)),
+        Some(SortBy::Size) => entries.sort_by_key(|e| std::cmp::Reverse(e.size)),
         None => {}
     }
     entries.truncate(limit.unwrap_or(usize::MAX));

@@ -42,7 +42,8 @@ impl Filter {
         for w in &self.wheres {
             parse_where(w)?;
         }
-        let filtered = self.function.is_some() || !self.wheres.is_empty() || self.older_than.is_some() || self.stale_versions;
+        let filtered =
+            self.function.is_some() || !self.wheres.is_empty() || self.older_than.is_some() || self.stale_versions;
         if !filtered && !self.all {
             return Err("rm without a filter would remove everything: give --fn, --where, --older-than or \
                         --stale-versions, or --all to remove every entry"
@@ -82,7 +83,8 @@ pub fn run(db: &RawDb, f: &Filter, dry_run: bool) -> Result<RmOut> {
         matched.push(e);
     }
     let keys: Vec<Vec<u8>> = matched.iter().map(|e| e.key.clone()).collect();
-    let entries = if dry_run { matched.iter().map(|e| ls::row(db, &ctx, e)).collect::<Result<_>>()? } else { Vec::new() };
+    let entries =
+        if dry_run { matched.iter().map(|e| ls::row(db, &ctx, e)).collect::<Result<_>>()? } else { Vec::new() };
     let removed = if dry_run { 0 } else { db.remove(&keys)? };
     Ok(RmOut { dry_run, matched: keys.len(), removed, entries })
 }

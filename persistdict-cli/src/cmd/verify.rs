@@ -69,7 +69,10 @@ impl VerifyOut {
             return;
         }
         if self.corrupt_records > 0 {
-            println!("{} records fail their checksums (kept; remove them with rm once looked at)", self.corrupt_records);
+            println!(
+                "{} records fail their checksums (kept; remove them with rm once looked at)",
+                self.corrupt_records
+            );
         }
         for (n, what) in [
             (self.missing_order_rows, "missing order-index rows (repaired)"),

@@ -32,8 +32,6 @@ const MAGIC: &[u8; 8] = b"PDEXPORT";
 pub const EXPORT_VERSION: u32 = 1;
 /// Entries written per transaction by an import.
 const IMPORT_BATCH: usize = 1000;
-/// Longest key or value an export frame may announce (LMDB values are at most 4 GiB; be generous).
-const MAX_FIELD: u32 = u32::MAX;
 
 /// What [`RawDb::import`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -95,10 +93,8 @@ impl<R: Read> CrcReader<R> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
     }
     fn field(&mut self) -> std::io::Result<Vec<u8>> {
+        // A lying length cannot allocate ahead: `take` grows with the bytes read.
         let n = self.u32()?;
-        if n > MAX_FIELD {
-            return Err(std::io::Error::other("field too long"));
-        }
         self.take(n as usize)
     }
 }
@@ -216,7 +212,11 @@ impl RawDb {
         if let Some(theirs) = codecs {
             match self.codecs()? {
                 Some(ours) if ours != theirs => {
-                    return Err(Error::CodecMismatch { path: self.path().to_path_buf(), stored: ours, requested: theirs });
+                    return Err(Error::CodecMismatch {
+                        path: self.path().to_path_buf(),
+                        stored: ours,
+                        requested: theirs,
+                    });
                 }
                 _ => {}
             }
@@ -269,8 +269,11 @@ impl RawDb {
                     kept += 1;
                 }
             }
-            let evicted =
-                if budget.is_set() { budget::enforce(store, txn, budget, batch.len() + budget::EVICT_BATCH, None)? } else { 0 };
+            let evicted = if budget.is_set() {
+                budget::enforce(store, txn, budget, batch.len() + budget::EVICT_BATCH, None)?
+            } else {
+                0
+            };
             Ok((written, kept, evicted))
         })?;
         report.written += written;

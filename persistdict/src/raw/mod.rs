@@ -332,7 +332,9 @@ impl RawDb {
     pub fn captured_args(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let store = &self.h.store;
         let lookup = self.h.lookup(key);
-        store.read(|txn, t| Ok(t.args.get(txn, lookup.stored()).map_err(store.lm("reading captured arguments"))?.map(<[u8]>::to_vec)))
+        store.read(|txn, t| {
+            Ok(t.args.get(txn, lookup.stored()).map_err(store.lm("reading captured arguments"))?.map(<[u8]>::to_vec))
+        })
     }
 
     /// Removes the entries under these encoded keys (and their captured
@@ -423,12 +425,7 @@ impl RawDb {
     /// atime (the newer entry wins); keeps its ctime, atime, window and type
     /// fingerprint. Returns whether it was written. Budgets of this handle
     /// apply.
-    fn put_entry_in(
-        &self,
-        txn: &mut heed::RwTxn<'_>,
-        entry: &RawEntry,
-        next_seq: &mut Option<u64>,
-    ) -> Result<bool> {
+    fn put_entry_in(&self, txn: &mut heed::RwTxn<'_>, entry: &RawEntry, next_seq: &mut Option<u64>) -> Result<bool> {
         let store = &self.h.store;
         let lookup = self.h.lookup(&entry.key);
         let (ctime_ms, atime_ms) = (epoch_ms(entry.ctime), epoch_ms(entry.atime));
@@ -439,11 +436,23 @@ impl RawDb {
         {
             return Ok(false);
         }
-        let window_ms = entry.window.map_or(record::NEVER, |w| crate::storage::clock::duration_ms(w).min(record::NEVER - 1));
-        let stamp = crate::storage::store::Stamp { now_ms: atime_ms, window_ms, type_fp: entry.type_fp, granularity_ms: Some(0) };
+        let window_ms =
+            entry.window.map_or(record::NEVER, |w| crate::storage::clock::duration_ms(w).min(record::NEVER - 1));
+        let stamp = crate::storage::store::Stamp {
+            now_ms: atime_ms,
+            window_ms,
+            type_fp: entry.type_fp,
+            granularity_ms: Some(0),
+        };
         store.put_in(txn, &lookup, &entry.value, stamp, next_seq)?;
         // put_in stamps ctime = atime for a new key: set the entry's own.
-        let mut rec = store.t.entries.get(txn, lookup.stored()).map_err(store.lm("reading an entry"))?.map(<[u8]>::to_vec).unwrap_or_default();
+        let mut rec = store
+            .t
+            .entries
+            .get(txn, lookup.stored())
+            .map_err(store.lm("reading an entry"))?
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
         if let Ok(h) = record::decode_header(&rec)
             && h.ctime_ms != ctime_ms.min(atime_ms)
         {

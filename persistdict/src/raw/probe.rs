@@ -35,6 +35,9 @@ pub(crate) enum Probe {
     Not(String),
 }
 
+/// A node: its two size/page-number halves, flags, key, and where its data starts.
+type Node<'a> = (u16, u16, u16, &'a [u8], usize);
+
 struct Reader {
     file: File,
     len: u64,
@@ -66,27 +69,27 @@ impl Reader {
                 return Err(format!("page {pgno}: bad header"));
             }
             let n = (lower - PAGEHDRSZ) / 2;
-            let node = |i: usize| -> Result<(u16, u16, u16, u16, &[u8], usize), String> {
+            let node = |i: usize| -> Result<Node<'_>, String> {
                 let off = usize::from(u16_at(&page, PAGEHDRSZ + 2 * i)?);
                 let lo = u16_at(&page, off)?;
                 let hi = u16_at(&page, off + 2)?;
                 let fl = u16_at(&page, off + 4)?;
                 let ks = usize::from(u16_at(&page, off + 6)?);
                 let k = page.get(off + NODESIZE..off + NODESIZE + ks).ok_or("node runs past its page")?;
-                Ok((lo, hi, fl, ks as u16, k, off + NODESIZE + ks))
+                Ok((lo, hi, fl, k, off + NODESIZE + ks))
             };
             if flags & P_BRANCH != 0 {
                 // The last child whose separator is <= key (node 0's key is implicit).
                 let mut child = 0;
                 for i in 1..n {
-                    let (_, _, _, _, k, _) = node(i)?;
+                    let (_, _, _, k, _) = node(i)?;
                     if k <= key {
                         child = i;
                     } else {
                         break;
                     }
                 }
-                let (lo, hi, fl, _, _, _) = node(child)?;
+                let (lo, hi, fl, _, _) = node(child)?;
                 pgno = u64::from(lo) | (u64::from(hi) << 16) | (u64::from(fl) << 32);
                 continue;
             }
@@ -94,7 +97,7 @@ impl Reader {
                 return Err(format!("page {pgno} is neither a branch nor a leaf"));
             }
             for i in 0..n {
-                let (lo, hi, fl, _, k, data_at) = node(i)?;
+                let (lo, hi, fl, k, data_at) = node(i)?;
                 if k == key {
                     let size = usize::from(lo) | (usize::from(hi) << 16);
                     let size = if fl & F_BIGDATA != 0 { 8 } else { size };

@@ -64,7 +64,8 @@ pub enum Durability {
 pub(crate) type Db = Database<'static, Bytes, Bytes>;
 
 /// The named tables, sorted; see the module docs.
-pub(crate) const TABLE_NAMES: [&str; 4] = ["persistdict.args", "persistdict.atime", "persistdict.meta", "persistdict.order"];
+pub(crate) const TABLE_NAMES: [&str; 4] =
+    ["persistdict.args", "persistdict.atime", "persistdict.meta", "persistdict.order"];
 
 /// An index row: its key and its value (a stored key), copied out.
 pub(crate) type IndexRow = (Vec<u8>, Vec<u8>);
