@@ -99,6 +99,7 @@ mod dict;
 mod error;
 mod lifecycle;
 mod memo;
+pub mod raw;
 mod storage;
 
 #[path = "dict/codec.rs"]
