@@ -295,3 +295,41 @@ fn an_async_fn_keeps_a_current_thread_executor_ticking() {
     assert_eq!(ASYNC_RUNS.load(Ordering::SeqCst), 10, "each id computed once");
     assert!(ticks > 5, "the ticking task kept running while the calls were in flight");
 }
+
+#[persist_cache(db = "policies_txns")]
+fn counted_machine(x: u64) -> u64 {
+    x + 1
+}
+
+#[persist_cache(db = "policies_txns", single_flight = "process")]
+fn counted_process(x: u64) -> u64 {
+    x + 2
+}
+
+#[test]
+fn a_miss_costs_two_write_transactions_in_machine_mode_and_one_in_process_mode() {
+    enter();
+    // First calls record the functions' use (one transaction each).
+    counted_machine(0);
+    counted_process(0);
+    let db = persistdict::raw::RawDb::open(counted_machine_cache(0).store().path()).unwrap();
+    let txn = || db.stats().unwrap().last_txn_id;
+    let before = txn();
+    for x in 1..=20 {
+        counted_machine(x);
+    }
+    let machine = txn() - before;
+    let before = txn();
+    for x in 1..=20 {
+        counted_process(x);
+    }
+    let process = txn() - before;
+    assert_eq!(machine, 40, "lease + result per miss");
+    assert_eq!(process, 20, "result per miss");
+    // Hits write nothing.
+    let before = txn();
+    for x in 1..=20 {
+        counted_machine(x);
+    }
+    assert_eq!(txn(), before);
+}

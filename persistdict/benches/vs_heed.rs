@@ -413,5 +413,42 @@ fn budget(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, reads, inserts, memo, open, expire, mixed, budget);
+#[persist_cache(db = "bench_miss_machine", durability = "no_meta_sync")]
+fn miss_machine(n: u64) -> Vec<u8> {
+    value(n)
+}
+
+#[persist_cache(db = "bench_miss_process", durability = "no_meta_sync", single_flight = "process")]
+fn miss_process(n: u64) -> Vec<u8> {
+    value(n)
+}
+
+/// A memoized call that misses: single flight across processes (a lease
+/// written before the body, removed with the result: two commits) against
+/// per process (one commit), and raw heed's get + put + commit.
+fn memo_miss(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::env::set_current_dir(dir.path()).expect("cd");
+    let next = std::sync::atomic::AtomicU64::new(0);
+    let fresh = || next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let raw_dir = tempfile::tempdir().expect("tmp");
+    let raw = raw_open(raw_dir.path(), Durability::NoMetaSync);
+    let mut g = c.benchmark_group("11_memo_miss");
+    g.bench_function("machine", |b| b.iter(|| black_box(miss_machine(fresh()))));
+    g.bench_function("process", |b| b.iter(|| black_box(miss_process(fresh()))));
+    g.bench_function("heed", |b| {
+        b.iter(|| {
+            let n = fresh();
+            let mut h = Sha256::new();
+            h.update(enc(&n));
+            let key: [u8; 32] = h.finalize().into();
+            if raw_get::<Vec<u8>>(&raw, &key).is_none() {
+                raw_put(&raw, &key, &enc(&value(n)));
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, reads, inserts, memo, open, expire, mixed, budget, memo_miss);
 criterion_main!(benches);
