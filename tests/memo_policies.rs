@@ -333,3 +333,51 @@ fn a_miss_costs_two_write_transactions_in_machine_mode_and_one_in_process_mode()
     }
     assert_eq!(txn(), before);
 }
+
+static REFRESH_RUNS: AtomicUsize = AtomicUsize::new(0);
+static REFRESH_RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+#[persist_cache(db = "policies_refresh", fresh_for = "100ms", refresh = "background")]
+fn slow_quote(symbol: String) -> String {
+    REFRESH_RUNNING.fetch_add(1, Ordering::SeqCst);
+    let n = REFRESH_RUNS.fetch_add(1, Ordering::SeqCst) + 1;
+    std::thread::sleep(Duration::from_millis(300));
+    REFRESH_RUNNING.fetch_sub(1, Ordering::SeqCst);
+    format!("{symbol} v{n}")
+}
+
+#[test]
+fn a_stale_result_returns_at_once_and_refreshes_in_the_background() {
+    enter();
+    assert_eq!(slow_quote("ACME".into()), "ACME v1");
+    std::thread::sleep(Duration::from_millis(150));
+    // Stale: the old value at once; the refresh starts on its own thread.
+    assert_eq!(slow_quote("ACME".into()), "ACME v1");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while REFRESH_RUNNING.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the refresh never started");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // While it computes (300 ms), calls still get the old value at once
+    // and start no second refresh.
+    assert_eq!(slow_quote("ACME".into()), "ACME v1");
+    assert_eq!(slow_quote("ACME".into()), "ACME v1");
+    assert_eq!(REFRESH_RUNNING.load(Ordering::SeqCst), 1, "the calls returned while the refresh computed");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while REFRESH_RUNS.load(Ordering::SeqCst) < 2 || REFRESH_RUNNING.load(Ordering::SeqCst) > 0 {
+        assert!(Instant::now() < deadline, "the refresh never ran");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The next call sees the refreshed value (stored before the body's thread ended).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = slow_quote("ACME".into());
+        if v == "ACME v2" {
+            break;
+        }
+        assert_eq!(v, "ACME v1");
+        assert!(Instant::now() < deadline, "the refreshed value was never stored");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(REFRESH_RUNS.load(Ordering::SeqCst), 2, "one refresh for three stale calls");
+}

@@ -112,6 +112,7 @@ fn expand(opts: &Options, f: &CachedFn) -> TokenStream {
     }};
     // The whole call is spanned at the return type: rustc reports an
     // unsatisfied bound of the call at the call expression.
+    let refresh_background = opts.refresh.get().is_some_and(|r| r.value() == "background");
     let run = if is_async {
         let body = quote! {
             async move {
@@ -122,17 +123,36 @@ fn expand(opts: &Options, f: &CachedFn) -> TokenStream {
         quote_spanned!(ret_span=> __persistdict_kind.call_async(__persistdict_store, __persistdict_ready, __persistdict_capture, #body).await)
     } else {
         let body = quote!(move || -> #ret { #(#restore)* #(#stmts)* });
-        quote_spanned!(ret_span=> __persistdict_kind.call(__persistdict_store, __persistdict_ready, __persistdict_capture, #body))
+        if refresh_background {
+            // A stale hit returns at once; its recomputation runs on a thread.
+            quote_spanned! {ret_span=> {
+                let __persistdict_body = #body;
+                if let ::core::option::Option::Some(__persistdict_hit) = __persistdict_stale_hit {
+                    __persistdict_kind.refresh(__persistdict_store, __persistdict_ready, __persistdict_capture, __persistdict_body);
+                    return __persistdict_hit;
+                }
+                __persistdict_kind.call(__persistdict_store, __persistdict_ready, __persistdict_capture, __persistdict_body)
+            }}
+        } else {
+            quote_spanned!(ret_span=> __persistdict_kind.call(__persistdict_store, __persistdict_ready, __persistdict_capture, #body))
+        }
     };
     // The hit path runs first; only a miss captures the arguments (while
     // they are still here: the body takes them).
     let captures = capture_tokens(opts, f, &private);
     let prefetch = quote_spanned! {ret_span=>
         let __persistdict_kind = #kind;
+        #[allow(unused_mut, unused_assignments)]
+        let mut __persistdict_stale_hit = ::core::option::Option::None;
         let __persistdict_ready = match __persistdict_kind.prefetch(__persistdict_store, __persistdict_kb) {
             #private::Prefetch::Hit(__persistdict_hit) => return __persistdict_hit,
             #private::Prefetch::Miss(__persistdict_ready) => __persistdict_ready,
+            #private::Prefetch::Stale(__persistdict_hit, __persistdict_ready) => {
+                __persistdict_stale_hit = ::core::option::Option::Some(__persistdict_hit);
+                __persistdict_ready
+            }
         };
+        let _ = &__persistdict_stale_hit;
         #[allow(unused_mut)]
         let mut __persistdict_capture = __persistdict_ready.capture();
         if let ::core::option::Option::Some(__persistdict_c) = &mut __persistdict_capture {
@@ -249,6 +269,7 @@ fn config_tokens(opts: &Options, f: &CachedFn, private: &TokenStream) -> TokenSt
     let machine_flight = opts.single_flight.get().is_none_or(|s| s.value() == "machine");
     let lease_timeout_ms = duration(opts.lease_timeout.get()).unwrap_or(30_000);
     let capture_args = opts.capture_args.get().is_none_or(|b| b.value);
+    let refresh_bg = opts.refresh.get().is_some_and(|r| r.value() == "background");
     let durability = match opts.durability.get().map(|d| d.value()).as_deref() {
         Some("sync") => quote!(Sync),
         Some("no_sync") => quote!(NoSync),
@@ -298,6 +319,7 @@ fn config_tokens(opts: &Options, f: &CachedFn, private: &TokenStream) -> TokenSt
             machine_flight: #machine_flight,
             lease_timeout_ms: #lease_timeout_ms,
             capture_args: #capture_args,
+            refresh_background: #refresh_bg,
             durability: #private::Durability::#durability,
             lru_capacity: #lru,
             max_bytes: #max_bytes,

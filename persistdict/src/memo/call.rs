@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use crate::dict::fingerprint::{self, Types};
 use crate::memo::capture::Capture;
 use crate::memo::key::{CacheValue, KEY_LEN, KeyBuilder};
-use crate::memo::run::{Prefetch, Ready, memoize, memoize_async, prefetch};
+use crate::memo::run::{Prefetch, Ready, memoize, memoize_async, prefetch, refresh};
 use crate::memo::store::{CallKey, MemoStore};
 
 /// The entry types of a memo result `T`: key `[u8; 32]`, value `T`, so
@@ -145,6 +145,21 @@ impl<T, E> ResultKind<T, E> {
         memoize(store, ready, capture, body, |r| r.as_ref().ok(), Ok)
     }
 
+    /// `refresh = "background"`: recomputes a stale call on its own thread.
+    #[doc(hidden)]
+    pub fn refresh(
+        self,
+        store: &'static MemoStore,
+        ready: Ready,
+        capture: Option<Capture>,
+        body: impl FnOnce() -> std::result::Result<T, E> + Send + 'static,
+    ) where
+        T: CacheValue + 'static,
+        E: 'static,
+    {
+        refresh(store, ready, capture, body, |r| r.as_ref().ok(), Ok)
+    }
+
     /// The call path of an `async fn`, after a miss.
     #[doc(hidden)]
     pub async fn call_async(
@@ -186,6 +201,20 @@ impl<R> PlainKind<R> {
         // A `Result` the probe could not see (behind a generic or an
         // associated type) is caught here: its `Err` is not stored.
         memoize(store, ready, capture, body, |r| (!is_result_err(r)).then_some(r), |v| v)
+    }
+
+    /// `refresh = "background"`: recomputes a stale call on its own thread.
+    #[doc(hidden)]
+    pub fn refresh(
+        self,
+        store: &'static MemoStore,
+        ready: Ready,
+        capture: Option<Capture>,
+        body: impl FnOnce() -> R + Send + 'static,
+    ) where
+        R: CacheValue + 'static,
+    {
+        refresh(store, ready, capture, body, |r| (!is_result_err(r)).then_some(r), |v| v)
     }
 
     /// The call path of an `async fn`, after a miss.

@@ -274,6 +274,9 @@ pub enum Prefetch<R> {
     Hit(R),
     /// No fresh result: compute.
     Miss(Ready),
+    /// A stale result, for `refresh = "background"`: return it now and
+    /// recompute in the background.
+    Stale(R, Ready),
 }
 
 /// A call that missed: its key (`None`: run uncached — the cache is off,
@@ -308,7 +311,40 @@ pub(crate) fn prefetch<T: CacheValue, R>(store: &'static MemoStore, kb: KeyBuild
             store.counters().hit();
             Prefetch::Hit(found(v))
         }
-        None => Prefetch::Miss(Ready { key: Some(key), capture: store.captures_args() }),
+        None => {
+            let old = stale.into_inner().unwrap_or_else(|e| e.into_inner());
+            let ready = Ready { key: Some(key), capture: store.captures_args() };
+            match old {
+                Some(v) if store.policy().refresh_background => {
+                    store.counters().hit();
+                    Prefetch::Stale(found(v), ready)
+                }
+                _ => Prefetch::Miss(ready),
+            }
+        }
+    }
+}
+
+/// `refresh = "background"`: recomputes a stale call on a thread of its
+/// own, single-flighted (no thread when one is already computing it).
+pub(crate) fn refresh<T: CacheValue + 'static, R: 'static>(
+    store: &'static MemoStore,
+    ready: Ready,
+    capture: Option<Capture>,
+    body: impl FnOnce() -> R + Send + 'static,
+    stored: fn(&R) -> Option<&T>,
+    found: fn(T) -> R,
+) {
+    let (Some(h), Some(key)) = (store.handle(), &ready.key) else { return };
+    if h.flights.in_flight(&key.0) {
+        return;
+    }
+    debug!(function = store.namespace(), "persist_cache: stale; refreshing in the background");
+    let spawned = std::thread::Builder::new().name("persistdict-refresh".into()).spawn(move || {
+        memoize(store, ready, capture, body, stored, found);
+    });
+    if let Err(e) = spawned {
+        warn!(function = store.namespace(), error = %e, "persist_cache: cannot start a background refresh");
     }
 }
 

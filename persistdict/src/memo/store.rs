@@ -78,6 +78,8 @@ pub struct MemoConfig {
     pub lease_timeout_ms: u64,
     /// `capture_args = false` turns it off (see `capture.rs`).
     pub capture_args: bool,
+    /// `refresh = "background"`.
+    pub refresh_background: bool,
     pub durability: Durability,
     pub lru_capacity: usize,
     /// `max_size`, in bytes.
@@ -363,6 +365,7 @@ impl MemoStore {
             machine: self.config.machine_flight,
             lease_timeout_ms: self.config.lease_timeout_ms.max(1),
             serve_stale: self.config.serve_stale,
+            refresh_background: self.config.refresh_background,
         }
     }
 
@@ -483,6 +486,7 @@ pub(crate) struct Policy {
     pub machine: bool,
     pub lease_timeout_ms: u64,
     pub serve_stale: bool,
+    pub refresh_background: bool,
 }
 
 /// What a function's calls did in this process, for [`Stats`].
