@@ -82,6 +82,13 @@ fn reads(c: &mut Criterion) {
     let raw_dir = tempfile::tempdir().expect("tmp");
     let d = dict(ours_dir.path(), 0, Durability::NoSync);
     let hot = dict(ours_dir.path(), 128, Durability::NoSync);
+    let hot_decoded: PersistDict<u64, Vec<u8>> = PersistDict::builder(ours_dir.path())
+        .lru_capacity(128)
+        .cache_decoded()
+        .maintenance(Maintenance::Disabled)
+        .durability(Durability::NoSync)
+        .open()
+        .expect("open");
     for chunk in (0..N).collect::<Vec<_>>().chunks(10_000) {
         d.extend(chunk.iter().map(|&i| (i, value(i)))).expect("fill");
     }
@@ -100,6 +107,9 @@ fn reads(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("2_get_hot_set_lru_on");
     g.bench_function("persistdict", |b| b.iter(|| black_box(hot.get(&rng.random_range(0..100u64)).expect("get"))));
+    g.bench_function("persistdict_decoded", |b| {
+        b.iter(|| black_box(hot_decoded.get(&rng.random_range(0..100u64)).expect("get")))
+    });
     g.bench_function("heed", |b| b.iter(|| black_box(raw_get::<Vec<u8>>(&raw, &enc(&rng.random_range(0..100u64))))));
     g.finish();
 
