@@ -129,7 +129,7 @@ fn item12_a_record_with_a_damaged_header_can_be_removed_and_overwritten() {
     tamper(&path, |w, entries, _, _| {
         for key in [[1u8], [2u8]] {
             let mut rec = entries.get(w, &key).unwrap().unwrap().to_vec();
-            rec[5] ^= 0xFF; // inside seq: the header checksum fails
+            rec[5] ^= 0xFF; // inside the header (ctime): the record checksum fails
             entries.put(w, &key, &rec).unwrap();
         }
     });

@@ -18,6 +18,7 @@ use crate::codec::Codec;
 use crate::dict::persist_dict::{Inner, PersistDict};
 use crate::error::Result;
 use crate::storage::record;
+use crate::storage::store::split_seq_key;
 
 const BATCH: usize = 256;
 
@@ -51,7 +52,7 @@ impl<T, KC, VC> Iter<T, KC, VC> {
                 let (seq, stored) = item.map_err(&lm)?;
                 last = Some(seq.to_vec());
                 // A malformed row is skipped (check_integrity() removes it).
-                let Ok(seq) = <[u8; 8]>::try_from(seq).map(u64::from_be_bytes) else { continue };
+                let Some(seq) = split_seq_key(seq) else { continue };
                 // An order row whose entry is gone, or whose entry has another
                 // seq (a row left behind by a damaged record that was then
                 // overwritten), is not this entry's row: skipped.

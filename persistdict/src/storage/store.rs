@@ -7,8 +7,8 @@
 //! | table | LMDB database | key | value |
 //! |---|---|---|---|
 //! | entries | the unnamed main database | stored key (see `key.rs`) | record (see `record.rs`) |
-//! | order | `persistdict.order` | seq, u64 BE | stored key |
-//! | atime | `persistdict.atime` | atime_ms u64 BE ++ seq u64 BE | stored key |
+//! | order | `persistdict.order` | seq | stored key |
+//! | atime | `persistdict.atime` | window_ms ++ atime_ms ++ seq | empty |
 //! | meta | `persistdict.meta` | name | bytes (see `meta.rs`) |
 //!
 //! Entries live in the main database because LMDB rewrites a named
@@ -20,7 +20,22 @@
 //!
 //! `order` gives insertion order (seq is assigned at first insert, inside
 //! the write transaction, so it is exact across threads and processes);
-//! `atime` lets expiry visit only what is due.
+//! `atime` lets expiry and eviction visit only what is due.
+//!
+//! Index keys are tuples of *ordered integers* (format version 3): a length
+//! byte n (0..=8), then the value's n low bytes big-endian (see
+//! [`IndexKey`]); an atime key's window is the single byte 0xFF for
+//! entries that never expire. Byte order is numeric order, so LMDB's
+//! bytewise order is the tuple's, and today's values are short: seq 4 bytes
+//! (up to 2^24), atime 7, window 1 (none) or 5 (30 days). An atime row has
+//! an empty value: its seq finds the stored key in `order`, which costs one
+//! lookup per row expiry or eviction takes, and saves a stored key per
+//! entry. A row whose seq leads nowhere, or to an entry with another
+//! header, is removed when met (`lifecycle/atime_index.rs`).
+//!
+//! Per entry of an 11-byte key and a 5-byte value, with LMDB's 8-byte node
+//! header, 2-byte alignment and 2-byte page pointer: entries 48 bytes
+//! (v2: 84), order 26 (30), atime 22 (46): 96 bytes where raw heed takes 26.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -64,9 +79,6 @@ pub(crate) type Db = Database<'static, Bytes, Bytes>;
 
 /// The named tables, sorted; see the module docs.
 pub(crate) const TABLE_NAMES: [&str; 3] = ["persistdict.atime", "persistdict.meta", "persistdict.order"];
-
-/// An index row: its key and its value (a stored key), copied out.
-pub(crate) type IndexRow = (Vec<u8>, Vec<u8>);
 
 /// A range of raw keys, as LMDB range operations take it.
 type KeyRange<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
@@ -127,34 +139,106 @@ fn is_map_full(e: &Error) -> bool {
         if source.downcast_ref::<heed::Error>().is_some_and(|h| is_mdb(h, heed::MdbError::MapFull)))
 }
 
-/// Sequence numbers and atime-index keys are big-endian so LMDB's bytewise
-/// order is numeric order.
-pub(crate) fn seq_key(seq: u64) -> [u8; 8] {
-    seq.to_be_bytes()
+/// An index key, built on the stack: at most three ordered integers.
+#[derive(Clone, Copy)]
+pub(crate) struct IndexKey {
+    buf: [u8; 3 * ORDERED_MAX],
+    len: u8,
+}
+
+impl IndexKey {
+    fn new() -> Self {
+        IndexKey { buf: [0; 3 * ORDERED_MAX], len: 0 }
+    }
+
+    /// Appends `v` as an ordered integer: one byte n = how many bytes `v`
+    /// needs (0..=8, 0 for zero), then its n low bytes, big-endian.
+    /// Byte order is numeric order, and no encoding is a prefix of another,
+    /// so a tuple of them sorts as the tuple does.
+    fn push(&mut self, v: u64) -> &mut Self {
+        let n = 8 - (v.leading_zeros() / 8) as usize;
+        let at = self.len as usize;
+        self.buf[at] = n as u8;
+        self.buf[at + 1..at + 1 + n].copy_from_slice(&v.to_be_bytes()[8 - n..]);
+        self.len += 1 + n as u8;
+        self
+    }
+
+    /// Appends a window: [`record::NEVER`] is the single byte 0xFF, after
+    /// every other window, so entries that never expire sort last.
+    fn push_window(&mut self, w: u64) -> &mut Self {
+        if w == record::NEVER {
+            self.buf[self.len as usize] = WINDOW_NEVER;
+            self.len += 1;
+            self
+        } else {
+            self.push(w)
+        }
+    }
+}
+
+impl std::ops::Deref for IndexKey {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+}
+
+/// The longest ordered integer (length byte and 8 bytes).
+const ORDERED_MAX: usize = 9;
+/// The window byte of entries that never expire.
+const WINDOW_NEVER: u8 = 0xFF;
+
+/// Reads an ordered integer (see [`IndexKey::push`]) at `*at`; `None` when
+/// malformed or not in its one canonical form (a leading zero byte), so a
+/// parsed key is always the key its values build.
+fn take_ordered(k: &[u8], at: &mut usize) -> Option<u64> {
+    let n = usize::from(*k.get(*at)?);
+    let bytes = k.get(*at + 1..*at + 1 + n)?;
+    if n > 8 || bytes.first() == Some(&0) {
+        return None;
+    }
+    *at += 1 + n;
+    Some(bytes.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b)))
+}
+
+fn take_window(k: &[u8], at: &mut usize) -> Option<u64> {
+    if k.get(*at) == Some(&WINDOW_NEVER) {
+        *at += 1;
+        return Some(record::NEVER);
+    }
+    take_ordered(k, at).filter(|&w| w != record::NEVER)
+}
+
+/// The order index key of `seq`: an ordered integer (4 bytes up to 2^24).
+pub(crate) fn seq_key(seq: u64) -> IndexKey {
+    *IndexKey::new().push(seq)
+}
+
+/// The seq of an order index key; `None` for a malformed row.
+pub(crate) fn split_seq_key(k: &[u8]) -> Option<u64> {
+    let mut at = 0;
+    take_ordered(k, &mut at).filter(|_| at == k.len())
 }
 
 /// The atime index key of an entry: its expiry window, the atime it is
-/// indexed under, its seq. Grouping by window first lets a sweep seek each
-/// window's due range directly (cost proportional to what is due), and
-/// entries without a window (`record::NEVER`) sort last, out of every sweep.
-pub(crate) fn atime_key(window_ms: u64, atime_ms: u64, seq: u64) -> [u8; ATIME_KEY_LEN] {
-    let mut k = [0u8; ATIME_KEY_LEN];
-    k[..8].copy_from_slice(&window_ms.to_be_bytes());
-    k[8..16].copy_from_slice(&atime_ms.to_be_bytes());
-    k[16..].copy_from_slice(&seq.to_be_bytes());
-    k
+/// indexed under, its seq, as ordered integers (see [`IndexKey::push`]).
+/// Grouping by window first lets a sweep seek each window's due range
+/// directly (cost proportional to what is due), and entries without a
+/// window (`record::NEVER`, one byte 0xFF) sort last, out of every sweep.
+/// The row's value is empty: the entry is found through the order index by
+/// its seq.
+pub(crate) fn atime_key(window_ms: u64, atime_ms: u64, seq: u64) -> IndexKey {
+    *IndexKey::new().push_window(window_ms).push(atime_ms).push(seq)
 }
-
-/// Length of an atime index key.
-pub(crate) const ATIME_KEY_LEN: usize = 24;
 
 /// (window_ms, atime_ms, seq) of an atime index key; `None` for a malformed row.
 pub(crate) fn split_atime_key(k: &[u8]) -> Option<(u64, u64, u64)> {
-    if k.len() != ATIME_KEY_LEN {
-        return None;
-    }
-    let at = |i: usize| k[i..i + 8].try_into().ok().map(u64::from_be_bytes);
-    Some((at(0)?, at(8)?, at(16)?))
+    let mut at = 0;
+    let w = take_window(k, &mut at)?;
+    let a = take_ordered(k, &mut at)?;
+    let s = take_ordered(k, &mut at)?;
+    (at == k.len()).then_some((w, a, s))
 }
 
 /// The atime refresh granularity of an entry: the handle's explicit one, or
@@ -450,8 +534,8 @@ impl Store {
         let lm = self.lm("reading the order index");
         for item in self.t.order.rev_iter(txn).map_err(&lm)? {
             let (k, _) = item.map_err(&lm)?;
-            if let Ok(k) = <[u8; 8]>::try_from(k) {
-                return Ok(u64::from_be_bytes(k).wrapping_add(1));
+            if let Some(seq) = split_seq_key(k) {
+                return Ok(seq.wrapping_add(1));
             }
             warn!(path = %self.path.display(), "skipping a malformed order-index row; check_integrity() removes it");
         }
@@ -473,7 +557,6 @@ impl Store {
     fn reindex(
         &self,
         txn: &mut RwTxn<'_>,
-        stored: &[u8],
         old: &Header,
         now_ms: u64,
         window_ms: u64,
@@ -484,7 +567,7 @@ impl Store {
         }
         let lm = self.lm("updating the atime index");
         self.t.atime.delete(txn, &atime_key(old.window_ms, old.indexed_ms, old.seq)).map_err(&lm)?;
-        self.t.atime.put(txn, &atime_key(window_ms, now_ms, old.seq), stored).map_err(&lm)?;
+        self.t.atime.put(txn, &atime_key(window_ms, now_ms, old.seq), &[]).map_err(&lm)?;
         Ok(now_ms)
     }
 
@@ -512,7 +595,7 @@ impl Store {
         let (header, outcome) = match self.slot_in(txn, lookup)? {
             Slot::Ours(old) => {
                 let gran = granularity_ms(stamp.window_ms, stamp.granularity_ms);
-                let indexed_ms = self.reindex(txn, lookup.stored(), &old, now_ms, stamp.window_ms, gran)?;
+                let indexed_ms = self.reindex(txn, &old, now_ms, stamp.window_ms, gran)?;
                 let ctime_ms = old.ctime_ms.min(now_ms);
                 (Header { ctime_ms, indexed_ms, seq: old.seq, ..fresh(old.seq) }, PutOutcome::Replaced)
             }
@@ -539,7 +622,7 @@ impl Store {
                 };
                 *next_seq = Some(seq.wrapping_add(1));
                 self.t.order.put(txn, &seq_key(seq), lookup.stored()).map_err(&lm)?;
-                self.t.atime.put(txn, &atime_key(stamp.window_ms, now_ms, seq), lookup.stored()).map_err(&lm)?;
+                self.t.atime.put(txn, &atime_key(stamp.window_ms, now_ms, seq), &[]).map_err(&lm)?;
                 (fresh(seq), if displaced { PutOutcome::Displaced } else { PutOutcome::Inserted })
             }
         };
@@ -589,8 +672,11 @@ impl Store {
             }
             let mut rec = bytes.to_vec();
             let gran = granularity_ms(h.window_ms, explicit_granularity);
-            let indexed_ms = self.reindex(txn, lookup.stored(), &h, now_ms, h.window_ms, gran)?;
-            record::rewrite_header(&mut rec, &Header { atime_ms: now_ms, indexed_ms, ..h });
+            let indexed_ms = self.reindex(txn, &h, now_ms, h.window_ms, gran)?;
+            // The header passed its checksum in this transaction: the rewrite cannot fail.
+            if record::rewrite_header(&mut rec, &Header { atime_ms: now_ms, indexed_ms, ..h }).is_err() {
+                return Ok(());
+            }
             t.entries.put(txn, lookup.stored(), &rec).map_err(self.lm("refreshing atime"))?;
             Ok(())
         })
@@ -757,5 +843,54 @@ fn init_meta(path: &std::path::Path, meta_db: Db, wtxn: &mut RwTxn<'_>, requeste
                 .map_err(lm("recording the key size limit"))?;
             Ok(requested_limit)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLES: [u64; 12] =
+        [0, 1, 255, 256, 65_535, 65_536, 1 << 24, 1_700_000_000_000, 1 << 56, u64::MAX - 1, u64::MAX, 7];
+
+    #[test]
+    fn index_keys_sort_as_their_tuples_and_parse_back() {
+        let mut tuples = Vec::new();
+        for &w in &SAMPLES {
+            for &a in &SAMPLES[..6] {
+                for &s in &SAMPLES[..4] {
+                    tuples.push((w, a, s));
+                }
+            }
+        }
+        for &t in &tuples {
+            assert_eq!(split_atime_key(&atime_key(t.0, t.1, t.2)), Some(t));
+        }
+        let mut by_bytes = tuples.clone();
+        by_bytes.sort_by(|x, y| atime_key(x.0, x.1, x.2)[..].cmp(&atime_key(y.0, y.1, y.2)[..]));
+        // Numeric order, except that NEVER (u64::MAX) is the largest window anyway.
+        tuples.sort();
+        assert_eq!(by_bytes, tuples);
+        let mut seqs = SAMPLES.to_vec();
+        seqs.sort_by(|x, y| seq_key(*x)[..].cmp(&seq_key(*y)[..]));
+        assert!(seqs.windows(2).all(|p| p[0] <= p[1]));
+        for s in SAMPLES {
+            assert_eq!(split_seq_key(&seq_key(s)), Some(s));
+        }
+        assert_eq!(&seq_key(3)[..], &[1, 3]);
+        assert_eq!(&atime_key(record::NEVER, 0, 0)[..], &[0xFF, 0, 0]);
+    }
+
+    #[test]
+    fn malformed_index_keys_are_rejected() {
+        for bad in [&[][..], &[0, 0], &[9, 1, 2, 3, 4, 5, 6, 7, 8, 9], &[2, 0, 5], &[1], &[0xFF; 9], &[0x00; 3]] {
+            assert_eq!(split_seq_key(bad), None, "{bad:?}");
+        }
+        // Non-canonical encodings never parse: a parsed key is the key its values build.
+        assert_eq!(split_atime_key(&[8, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0]), None);
+        assert_eq!(split_atime_key(&[1, 0, 0, 0]), None);
+        assert_eq!(split_atime_key(&[0u8; 24]), None);
+        assert_eq!(split_atime_key(&[0, 0, 0, 0]), None);
+        assert_eq!(split_atime_key(&[0, 0, 0]), Some((0, 0, 0)));
     }
 }
