@@ -31,11 +31,13 @@ fn leb128(mut v: u64) -> Vec<u8> {
     out
 }
 
-/// An ordered integer of an index key: length byte, then big-endian bytes.
+/// An ordered integer of an index key below 2^53: the top 3 bits of the
+/// first byte count the bytes that follow, the low 5 bits are the value's
+/// high bits, then big-endian bytes, the fewest that hold the value.
 fn ordered(v: u64) -> Vec<u8> {
-    let bytes: Vec<u8> = v.to_be_bytes().into_iter().skip_while(|&b| b == 0).collect();
-    let mut out = vec![bytes.len() as u8];
-    out.extend(bytes);
+    let t = (0..=6).find(|t| v < 1u64 << (5 + 8 * t)).unwrap();
+    let mut out = vec![(t << 5) as u8 | (v >> (8 * t)) as u8];
+    out.extend(&v.to_be_bytes()[8 - t..]);
     out
 }
 
@@ -76,7 +78,8 @@ fn a_stored_entry_has_the_pinned_layout() {
     assert_eq!(meta.get(&r, b"codecs").unwrap(), Some(&b"bincode2-standard/bincode2-standard"[..]));
 
     // bincode 2 standard: "key" = [3, b'k', b'e', b'y']; 0x01020304 as varint = [252, 4, 3, 2, 1].
-    let stored_key = [3u8, b'k', b'e', b'y'];
+    // The stored key is the byte 0xFF, then the encoded key.
+    let stored_key = [0xFF, 3u8, b'k', b'e', b'y'];
     let rec = entries.get(&r, &stored_key).unwrap().unwrap();
     // A fresh entry without a window: tag 0x30, no flags; seq 0; ctime; type_fp; value; CRC-32C.
     assert_eq!(rec[0], 0x30, "record tag, no flags: plain key, atime = indexed = ctime, no window");
@@ -101,19 +104,21 @@ fn a_stored_entry_has_the_pinned_layout() {
     assert_eq!(rec, &expected[..]);
     assert_eq!(rec.len(), 1 + 1 + 6 + 8 + 5 + 4, "a 16-byte header today (6-byte ctime), the value, the checksum");
 
-    // Order index: seq as an ordered integer (seq 0 = [0]) -> stored key.
-    assert_eq!(order.get(&r, &[0]).unwrap(), Some(&stored_key[..]));
+    // Order index: seq as an ordered integer (seq 0 = [0], seq 1 = [1]) -> stored key without its 0xFF.
+    assert_eq!(order.get(&r, &[0]).unwrap(), Some(&stored_key[1..]));
     // Atime index: window (never = the byte 0xFF), atime, seq; the value is empty.
     let mut akey = vec![0xFF];
     akey.extend(ordered(ctime));
     akey.extend(ordered(0));
     assert_eq!(atime.get(&r, &akey).unwrap(), Some(&[][..]));
     assert_eq!(atime.len(&r).unwrap(), 2);
+    assert_eq!(ordered(1_700_000_000_000).len(), 6);
+    assert_eq!(ordered(1_000_000), [0x4F, 0x42, 0x40]);
 
     // The long key is stored under its SHA-256 with the full key in the record.
-    let (hashed_key, hashed_rec) =
-        order.get(&r, &[1, 1]).unwrap().map(|k| (k, entries.get(&r, k).unwrap().unwrap())).unwrap();
-    assert_eq!(hashed_key.len(), 32);
+    let digest = order.get(&r, &[1]).unwrap().unwrap();
+    assert_eq!(digest.len(), 32, "the SHA-256 of the encoded key");
+    let hashed_rec = entries.get(&r, &[&[0xFF][..], digest].concat()).unwrap().unwrap();
     assert_eq!(hashed_rec[0], 0x31, "flags: hashed key");
     assert_eq!(hashed_rec[1], 1, "seq 1");
     let body = &hashed_rec[2 + leb128(ctime).len() + 8..hashed_rec.len() - 4];

@@ -206,19 +206,20 @@ fn integrity_repairs_broken_indexes_and_reports_bad_records() {
             .unwrap()
             .unwrap_commit();
         let mut w = env.write_txn().unwrap();
-        // Order keys are ordered integers (format 3): a length byte, then big-endian bytes.
-        order.delete(&mut w, &[1, 3]).unwrap(); // entry without order row
-        order.put(&mut w, &[2, 3, 0xE7], b"nowhere").unwrap(); // order row (seq 999) pointing nowhere
+        // Order keys are ordered integers (format 3): seq 3 is [3], seq 999 is [0x23, 0xE7].
+        order.delete(&mut w, &[3]).unwrap(); // entry without order row
+        order.put(&mut w, &[0x23, 0xE7], b"nowhere").unwrap(); // order row (seq 999) pointing nowhere
         let first_atime: Vec<u8> = atime.first(&w).unwrap().unwrap().0.to_vec();
         atime.delete(&mut w, &first_atime).unwrap(); // entry without atime row
         // An atime row (window 1 ms, atime 0, seq 7) that is not entry 7's.
-        atime.put(&mut w, &[1, 1, 0, 1, 7], b"").unwrap();
+        atime.put(&mut w, &[1, 0, 7], b"").unwrap();
         // A value of another type under key 5 (bincode of 5u32 is [5]).
-        let rec = entries.get(&w, &[5u8]).unwrap().unwrap().to_vec();
+        // Stored keys are 0xFF then the encoded key.
+        let rec = entries.get(&w, &[0xFF, 5]).unwrap().unwrap().to_vec();
         let mut bad = rec.clone();
         let last = bad.len() - 5;
         bad[last] ^= 0xFF; // flip the last byte of the value (before the 4-byte checksum): the checksum fails
-        entries.put(&mut w, &[5u8], &bad).unwrap();
+        entries.put(&mut w, &[0xFF, 5], &bad).unwrap();
         w.commit().unwrap();
         env.prepare_for_closing().wait();
     }

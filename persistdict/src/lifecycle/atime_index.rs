@@ -16,6 +16,7 @@ use std::ops::Bound;
 use heed::RwTxn;
 
 use crate::error::Result;
+use crate::storage::key::StoredKey;
 use crate::storage::record::{self, Header};
 use crate::storage::store::{Store, atime_key, seq_key, split_atime_key};
 
@@ -75,11 +76,9 @@ pub(crate) fn window_heads<'a>(
 /// missing, or the entry's header fails its checks or has another seq.
 pub(crate) fn entry_of_seq(store: &Store, txn: &heed::RoTxn<'_>, seq: u64) -> Result<Option<(Vec<u8>, Header)>> {
     let lm = store.lm("reading the order index");
-    let Some(stored) = store.t.order.get(txn, &seq_key(seq)).map_err(&lm)? else { return Ok(None) };
-    if stored.is_empty() {
-        return Ok(None);
-    }
-    let header = match store.t.entries.get(txn, stored).map_err(&lm)? {
+    let Some(tail) = store.t.order.get(txn, &seq_key(seq)).map_err(&lm)? else { return Ok(None) };
+    let stored = StoredKey::from_tail(tail);
+    let header = match store.t.entries.get(txn, &stored).map_err(&lm)? {
         Some(bytes) => record::decode_header(bytes).ok(),
         None => None,
     };

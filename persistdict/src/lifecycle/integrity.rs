@@ -9,10 +9,9 @@
 //! yourself once you have looked.
 
 use crate::error::Result;
+use crate::storage::key;
 use crate::storage::record::{self, Header};
-use crate::storage::store::{
-    Durability, IndexKey, Store, atime_key, is_table_name, seq_key, split_atime_key, split_seq_key,
-};
+use crate::storage::store::{Durability, IndexKey, Store, atime_key, seq_key, split_atime_key, split_seq_key};
 
 /// What [`PersistDict::check_integrity`](crate::PersistDict::check_integrity) found and repaired.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -87,14 +86,16 @@ pub(crate) fn check(
         check_btrees(store, (txn.id() as u64).saturating_sub(1))?;
         let lm = store.lm("checking integrity");
         let mut r = IntegrityReport::default();
+        // (seq, stored key tail) rows to write.
         let mut order_fix: Vec<(u64, Vec<u8>)> = Vec::new();
         let mut atime_fix: Vec<IndexKey> = Vec::new();
         let mut header_fix: Vec<(Vec<u8>, Header)> = Vec::new();
         for item in t.entries.iter(txn).map_err(&lm)? {
             let (stored, bytes) = item.map_err(&lm)?;
-            if is_table_name(stored) {
+            let Some(tail) = key::stored_tail(stored) else {
+                // A table record, not an entry.
                 continue;
-            }
+            };
             r.entries_checked += 1;
             let rec = match record::decode(bytes) {
                 Ok(rec) => rec,
@@ -103,7 +104,7 @@ pub(crate) fn check(
                     continue;
                 }
             };
-            let key = rec.full_key.unwrap_or(stored);
+            let key = rec.full_key.unwrap_or(tail);
             match judge(&rec.header, key, rec.value) {
                 Verdict::Fine => {}
                 Verdict::TypeMismatch => r.type_mismatches += 1,
@@ -129,9 +130,9 @@ pub(crate) fn check(
             if fixed {
                 header_fix.push((stored.to_vec(), h));
             }
-            if t.order.get(txn, &seq_key(h.seq)).map_err(&lm)? != Some(stored) {
+            if t.order.get(txn, &seq_key(h.seq)).map_err(&lm)? != Some(tail) {
                 r.missing_order_rows += 1;
-                order_fix.push((h.seq, stored.to_vec()));
+                order_fix.push((h.seq, tail.to_vec()));
             }
             let ak = atime_key(h.window_ms, h.indexed_ms, h.seq);
             if t.atime.get(txn, &ak).map_err(&lm)?.is_none() {
@@ -139,23 +140,21 @@ pub(crate) fn check(
                 atime_fix.push(ak);
             }
         }
-        // Whether an index row leads to an entry that `check` accepts. A
-        // record that fails its checks keeps its rows: it is reported, and
-        // the user may still look at it or remove it.
-        let points_home = |txn: &heed::RoTxn<'_>, stored: &[u8], check: &dyn Fn(&Header) -> bool| -> Result<bool> {
-            if stored.is_empty() {
-                return Ok(false);
-            }
-            Ok(match t.entries.get(txn, stored).map_err(&lm)? {
+        // Whether an index row, whose order row holds `tail`, leads to an
+        // entry that `check` accepts. A record that fails its checks keeps
+        // its rows: it is reported, and the user may still look at it or
+        // remove it.
+        let points_home = |txn: &heed::RoTxn<'_>, tail: &[u8], check: &dyn Fn(&Header) -> bool| -> Result<bool> {
+            Ok(match t.entries.get(txn, &key::StoredKey::from_tail(tail)).map_err(&lm)? {
                 Some(bytes) => record::decode_header(bytes).map_or(true, |h| check(&h)),
                 None => false,
             })
         };
         let mut order_del = Vec::new();
         for item in t.order.iter(txn).map_err(&lm)? {
-            let (k, stored) = item.map_err(&lm)?;
+            let (k, tail) = item.map_err(&lm)?;
             let seq = split_seq_key(k);
-            if seq.is_none() || !points_home(txn, stored, &|h| Some(h.seq) == seq)? {
+            if seq.is_none() || !points_home(txn, tail, &|h| Some(h.seq) == seq)? {
                 order_del.push(k.to_vec());
             }
         }
@@ -171,16 +170,16 @@ pub(crate) fn check(
                 t.entries.put(txn, stored, &bytes).map_err(&lm)?;
             }
         }
-        for (seq, stored) in &order_fix {
-            t.order.put(txn, &seq_key(*seq), stored).map_err(&lm)?;
+        for (seq, tail) in &order_fix {
+            t.order.put(txn, &seq_key(*seq), tail).map_err(&lm)?;
         }
         let mut atime_del = Vec::new();
         for item in t.atime.iter(txn).map_err(&lm)? {
             let (k, _) = item.map_err(&lm)?;
             let home = match split_atime_key(k) {
                 Some((window, indexed, seq)) => match t.order.get(txn, &seq_key(seq)).map_err(&lm)? {
-                    Some(stored) => {
-                        points_home(txn, stored, &|h| (h.window_ms, h.indexed_ms, h.seq) == (window, indexed, seq))?
+                    Some(tail) => {
+                        points_home(txn, tail, &|h| (h.window_ms, h.indexed_ms, h.seq) == (window, indexed, seq))?
                     }
                     None => false,
                 },

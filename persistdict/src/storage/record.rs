@@ -253,6 +253,14 @@ pub(crate) fn decode_header(bytes: &[u8]) -> Result<Header, RecordError> {
     parse(checked(bytes)?).map(|(h, _)| h)
 }
 
+/// Parses the header without checking the checksum, for a record that
+/// failed its checks: only to find index rows that lead back to the record
+/// itself (see `Store::unindex_damaged`), never to read the entry.
+pub(crate) fn decode_header_unchecked(bytes: &[u8]) -> Result<Header, RecordError> {
+    let data = bytes.get(..bytes.len().saturating_sub(CRC_LEN)).unwrap_or_default();
+    parse(data).map(|(h, _)| h)
+}
+
 /// Splits a record body into the full key (for a hashed key) and the value.
 fn split_body(body: &[u8], hashed: bool) -> Result<(Option<&[u8]>, &[u8]), RecordError> {
     if !hashed {

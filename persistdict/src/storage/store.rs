@@ -6,8 +6,8 @@
 //!
 //! | table | LMDB database | key | value |
 //! |---|---|---|---|
-//! | entries | the unnamed main database | stored key (see `key.rs`) | record (see `record.rs`) |
-//! | order | `persistdict.order` | seq | stored key |
+//! | entries | the unnamed main database | 0xFF ++ encoded key or its SHA-256 (see `key.rs`) | record (see `record.rs`) |
+//! | order | `persistdict.order` | seq | stored key without its 0xFF prefix |
 //! | atime | `persistdict.atime` | window_ms ++ atime_ms ++ seq | empty |
 //! | meta | `persistdict.meta` | name | bytes (see `meta.rs`) |
 //!
@@ -15,27 +15,30 @@
 //! database's record in the main database whenever that database's root
 //! changes: one page more per commit, which was most of the cost of an
 //! overwrite over raw heed. The three table names are keys of the main
-//! database too; `key.rs` stores a key that encodes to one of them hashed,
-//! so an entry can never land on a table record.
+//! database too; every entry's key starts with the byte 0xFF (`key.rs`), so
+//! entries sort after them (LMDB then appends entries written in key order
+//! and fills its pages) and can never land on a table record.
 //!
 //! `order` gives insertion order (seq is assigned at first insert, inside
 //! the write transaction, so it is exact across threads and processes);
 //! `atime` lets expiry and eviction visit only what is due.
 //!
-//! Index keys are tuples of *ordered integers* (format version 3): a length
-//! byte n (0..=8), then the value's n low bytes big-endian (see
-//! [`IndexKey`]); an atime key's window is the single byte 0xFF for
+//! Index keys are tuples of *ordered integers* (format version 3, see
+//! [`IndexKey`]): the top 3 bits of the first byte count the bytes that
+//! follow, big-endian; an atime key's window is the single byte 0xFF for
 //! entries that never expire. Byte order is numeric order, so LMDB's
-//! bytewise order is the tuple's, and today's values are short: seq 4 bytes
-//! (up to 2^24), atime 7, window 1 (none) or 5 (30 days). An atime row has
+//! bytewise order is the tuple's, and today's values are short: seq 3 bytes
+//! (below 2^21), atime 6, window 1 (none) or 5 (30 days). An atime row has
 //! an empty value: its seq finds the stored key in `order`, which costs one
 //! lookup per row expiry or eviction takes, and saves a stored key per
 //! entry. A row whose seq leads nowhere, or to an entry with another
 //! header, is removed when met (`lifecycle/atime_index.rs`).
 //!
-//! Per entry of an 11-byte key and a 5-byte value, with LMDB's 8-byte node
-//! header, 2-byte alignment and 2-byte page pointer: entries 48 bytes
-//! (v2: 84), order 26 (30), atime 22 (46): 96 bytes where raw heed takes 26.
+//! Per entry of an 11-byte encoded key and a 5-byte value, with LMDB's
+//! 8-byte node header, 2-byte alignment and 2-byte page pointer: entries 50
+//! bytes (v2: 84, in half-empty pages), order 24 (30), atime 20 (46): 94
+//! bytes where raw heed takes 26. The order index keeps the stored key
+//! without its prefix: one byte less, two with LMDB's alignment.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -50,7 +53,7 @@ use heed::{Database, Env, FlagSetMode, RoTxn, RwTxn, WithoutTls};
 use tracing::{debug, warn};
 
 use crate::error::{Error, Result};
-use crate::storage::key::{Lookup, display_key};
+use crate::storage::key::{ENTRY_PREFIX, Lookup, display_key};
 use crate::storage::meta;
 use crate::storage::record::{self, Header};
 use crate::storage::registry::{self, EnvOptions};
@@ -82,11 +85,6 @@ pub(crate) const TABLE_NAMES: [&str; 3] = ["persistdict.atime", "persistdict.met
 
 /// A range of raw keys, as LMDB range operations take it.
 type KeyRange<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
-
-/// Whether a main-database key is a table record rather than an entry.
-pub(crate) fn is_table_name(key: &[u8]) -> bool {
-    TABLE_NAMES.iter().any(|n| n.as_bytes() == key)
-}
 
 /// The four tables.
 #[derive(Clone, Copy)]
@@ -151,16 +149,27 @@ impl IndexKey {
         IndexKey { buf: [0; 3 * ORDERED_MAX], len: 0 }
     }
 
-    /// Appends `v` as an ordered integer: one byte n = how many bytes `v`
-    /// needs (0..=8, 0 for zero), then its n low bytes, big-endian.
-    /// Byte order is numeric order, and no encoding is a prefix of another,
-    /// so a tuple of them sorts as the tuple does.
+    /// Appends `v` as an ordered integer: the top 3 bits of the first
+    /// byte say how many bytes follow (t = 0..=6), its low 5 bits are the
+    /// value's high bits, then its t low bytes big-endian, the fewest that
+    /// hold it (so values below 2^21 take 3 bytes, below 2^45 six); values
+    /// from 2^53 are 0xE0 then 8 bytes. Byte order is numeric order, and no
+    /// encoding is a prefix of another, so a tuple of them sorts as the
+    /// tuple does.
     fn push(&mut self, v: u64) -> &mut Self {
-        let n = 8 - (v.leading_zeros() / 8) as usize;
-        let at = self.len as usize;
-        self.buf[at] = n as u8;
-        self.buf[at + 1..at + 1 + n].copy_from_slice(&v.to_be_bytes()[8 - n..]);
-        self.len += 1 + n as u8;
+        let bits = 64 - v.leading_zeros() as usize;
+        let at = usize::from(self.len);
+        let len = if bits <= 53 {
+            let t = bits.saturating_sub(5).div_ceil(8);
+            self.buf[at] = (t << 5) as u8 | (v >> (8 * t)) as u8;
+            self.buf[at + 1..at + 1 + t].copy_from_slice(&v.to_be_bytes()[8 - t..]);
+            1 + t
+        } else {
+            self.buf[at] = WIDE;
+            self.buf[at + 1..at + 9].copy_from_slice(&v.to_be_bytes());
+            9
+        };
+        self.len += len as u8;
         self
     }
 
@@ -184,22 +193,35 @@ impl std::ops::Deref for IndexKey {
     }
 }
 
-/// The longest ordered integer (length byte and 8 bytes).
+/// The longest ordered integer (a first byte and 8 bytes).
 const ORDERED_MAX: usize = 9;
-/// The window byte of entries that never expire.
+/// The first byte of an ordered integer of 2^53 or more.
+const WIDE: u8 = 0xE0;
+/// The window byte of entries that never expire: after every ordered integer.
 const WINDOW_NEVER: u8 = 0xFF;
 
 /// Reads an ordered integer (see [`IndexKey::push`]) at `*at`; `None` when
-/// malformed or not in its one canonical form (a leading zero byte), so a
+/// malformed or not in its one canonical form (the fewest bytes), so a
 /// parsed key is always the key its values build.
 fn take_ordered(k: &[u8], at: &mut usize) -> Option<u64> {
-    let n = usize::from(*k.get(*at)?);
-    let bytes = k.get(*at + 1..*at + 1 + n)?;
-    if n > 8 || bytes.first() == Some(&0) {
+    let first = *k.get(*at)?;
+    let t = usize::from(first >> 5);
+    let (v, len, min) = if t == 7 {
+        if first != WIDE {
+            return None;
+        }
+        let bytes: [u8; 8] = k.get(*at + 1..*at + 9)?.try_into().ok()?;
+        (u64::from_be_bytes(bytes), 9, 1u64 << 53)
+    } else {
+        let bytes = k.get(*at + 1..*at + 1 + t)?;
+        let v = bytes.iter().fold(u64::from(first & 0x1F), |acc, &b| acc << 8 | u64::from(b));
+        (v, 1 + t, if t == 0 { 0 } else { 1u64 << (5 + 8 * (t - 1)) })
+    };
+    if v < min {
         return None;
     }
-    *at += 1 + n;
-    Some(bytes.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b)))
+    *at += len;
+    Some(v)
 }
 
 fn take_window(k: &[u8], at: &mut usize) -> Option<u64> {
@@ -210,7 +232,7 @@ fn take_window(k: &[u8], at: &mut usize) -> Option<u64> {
     take_ordered(k, at).filter(|&w| w != record::NEVER)
 }
 
-/// The order index key of `seq`: an ordered integer (4 bytes up to 2^24).
+/// The order index key of `seq`: an ordered integer (3 bytes below 2^21).
 pub(crate) fn seq_key(seq: u64) -> IndexKey {
     *IndexKey::new().push(seq)
 }
@@ -283,8 +305,10 @@ enum Slot {
     Ours(Header),
     /// Another key's record (a hash collision), with its header.
     Other(Header),
-    /// A record whose header fails its checks.
-    Damaged,
+    /// A record that fails its checks, with its header read without the
+    /// checksum when it parses (to find its index rows, see
+    /// [`Store::unindex_damaged`]).
+    Damaged(Option<Header>),
 }
 
 /// What `put` found under the key before writing.
@@ -517,13 +541,12 @@ impl Store {
         let Some(bytes) = self.t.entries.get(txn, lookup.stored()).map_err(self.lm("reading an entry"))? else {
             return Ok(Slot::Empty);
         };
-        // Only the header is checked: the body is about to be replaced or
-        // removed, so a damaged value must not stand in the way (and a write
-        // need not checksum the value it overwrites).
+        // The checksum covers the whole record; a damaged one is still
+        // replaced or removed (see Slot::Damaged).
         Ok(match record::decode_header(bytes) {
             Ok(h) if lookup.matches(record::full_key_unchecked(bytes, &h)) => Slot::Ours(h),
             Ok(h) => Slot::Other(h),
-            Err(_) => Slot::Damaged,
+            Err(_) => Slot::Damaged(record::decode_header_unchecked(bytes).ok()),
         })
     }
 
@@ -547,6 +570,20 @@ impl Store {
         let lm = self.lm("updating the indexes");
         self.t.order.delete(txn, &seq_key(h.seq)).map_err(&lm)?;
         self.t.atime.delete(txn, &atime_key(h.window_ms, h.indexed_ms, h.seq)).map_err(&lm)?;
+        Ok(())
+    }
+
+    /// Removes the index rows of a damaged record that its unchecked header
+    /// `h` names, only when the order row of `h.seq` leads back to this
+    /// record's stored key: a damaged header can then only name rows of this
+    /// record, never another entry's. What is not found is left for
+    /// `check_integrity()` (readers check each row against the record).
+    fn unindex_damaged(&self, txn: &mut RwTxn<'_>, lookup: &Lookup<'_>, h: Option<Header>) -> Result<()> {
+        let Some(h) = h else { return Ok(()) };
+        let lm = self.lm("updating the indexes");
+        if self.t.order.get(txn, &seq_key(h.seq)).map_err(&lm)? == Some(lookup.tail()) {
+            self.unindex(txn, &h)?;
+        }
         Ok(())
     }
 
@@ -607,11 +644,13 @@ impl Store {
                         self.unindex(txn, &old)?;
                         true
                     }
-                    // A record whose header is damaged: its index rows cannot
-                    // be found from it; they are left orphaned, and readers of
-                    // the indexes check each row against the record's seq.
-                    Slot::Damaged => {
+                    // A damaged record: the index rows its unchecked header
+                    // leads to go if they lead back here; others are left
+                    // orphaned, and readers of the indexes check each row
+                    // against the record's seq.
+                    Slot::Damaged(h) => {
                         warn!(path = %self.path.display(), key = %display_key(lookup.encoded), "replacing a damaged record");
+                        self.unindex_damaged(txn, lookup, h)?;
                         true
                     }
                     _ => false,
@@ -621,7 +660,7 @@ impl Store {
                     None => self.next_seq(txn)?,
                 };
                 *next_seq = Some(seq.wrapping_add(1));
-                self.t.order.put(txn, &seq_key(seq), lookup.stored()).map_err(&lm)?;
+                self.t.order.put(txn, &seq_key(seq), lookup.tail()).map_err(&lm)?;
                 self.t.atime.put(txn, &atime_key(stamp.window_ms, now_ms, seq), &[]).map_err(&lm)?;
                 (fresh(seq), if displaced { PutOutcome::Displaced } else { PutOutcome::Inserted })
             }
@@ -642,8 +681,9 @@ impl Store {
                 self.t.entries.delete(txn, lookup.stored()).map_err(self.lm("removing an entry"))?;
                 Ok(true)
             }
-            Slot::Damaged => {
-                warn!(path = %self.path.display(), key = %display_key(lookup.encoded), "removing a damaged record; its index rows are left for check_integrity()");
+            Slot::Damaged(h) => {
+                warn!(path = %self.path.display(), key = %display_key(lookup.encoded), "removing a damaged record");
+                self.unindex_damaged(txn, lookup, h)?;
                 self.t.entries.delete(txn, lookup.stored()).map_err(self.lm("removing an entry"))?;
                 Ok(true)
             }
@@ -686,17 +726,10 @@ impl Store {
     pub(crate) fn clear_in(&self, txn: &mut RwTxn<'_>) -> Result<()> {
         let lm = self.lm("clearing");
         // The main database also holds the table records: delete the entries
-        // around them.
-        let [a, m, o] = TABLE_NAMES.map(str::as_bytes);
-        let ranges: [KeyRange<'_>; 4] = [
-            (Bound::Unbounded, Bound::Excluded(a)),
-            (Bound::Excluded(a), Bound::Excluded(m)),
-            (Bound::Excluded(m), Bound::Excluded(o)),
-            (Bound::Excluded(o), Bound::Unbounded),
-        ];
-        for range in &ranges {
-            self.t.entries.delete_range(txn, range).map_err(&lm)?;
-        }
+        // after them (every stored key starts with ENTRY_PREFIX).
+        let first = [ENTRY_PREFIX];
+        let entries: KeyRange<'_> = (Bound::Included(&first[..]), Bound::Unbounded);
+        self.t.entries.delete_range(txn, &entries).map_err(&lm)?;
         self.t.order.clear(txn).map_err(&lm)?;
         self.t.atime.clear(txn).map_err(&lm)?;
         self.t.meta.delete(txn, meta::INITIALIZED_KEY).map_err(&lm)?;
@@ -877,18 +910,23 @@ mod tests {
         for s in SAMPLES {
             assert_eq!(split_seq_key(&seq_key(s)), Some(s));
         }
-        assert_eq!(&seq_key(3)[..], &[1, 3]);
+        assert_eq!(&seq_key(3)[..], &[3]);
+        assert_eq!(&seq_key(1_000_000)[..], &[0x4F, 0x42, 0x40]);
+        assert_eq!(&seq_key(1 << 53)[..], &[0xE0, 0, 0x20, 0, 0, 0, 0, 0, 0]);
         assert_eq!(&atime_key(record::NEVER, 0, 0)[..], &[0xFF, 0, 0]);
+        assert_eq!(atime_key(30 * 86_400_000, 1_700_000_000_000, 0).len(), 5 + 6 + 1);
     }
 
     #[test]
     fn malformed_index_keys_are_rejected() {
-        for bad in [&[][..], &[0, 0], &[9, 1, 2, 3, 4, 5, 6, 7, 8, 9], &[2, 0, 5], &[1], &[0xFF; 9], &[0x00; 3]] {
+        for bad in [&[][..], &[0, 0], &[0x20], &[0x20, 5], &[0xE1, 0, 0, 0, 0, 0, 0, 0, 0], &[0xFF; 9], &[0x00; 3]] {
             assert_eq!(split_seq_key(bad), None, "{bad:?}");
         }
         // Non-canonical encodings never parse: a parsed key is the key its values build.
-        assert_eq!(split_atime_key(&[8, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0]), None);
-        assert_eq!(split_atime_key(&[1, 0, 0, 0]), None);
+        assert_eq!(split_seq_key(&[0xE0, 0, 0, 0, 0, 0, 0, 0, 5]), None);
+        assert_eq!(split_seq_key(&[0xE0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]), Some(u64::MAX));
+        assert_eq!(split_atime_key(&[0xE0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0]), None);
+        assert_eq!(split_atime_key(&[0x20, 7, 0, 0]), None);
         assert_eq!(split_atime_key(&[0u8; 24]), None);
         assert_eq!(split_atime_key(&[0, 0, 0, 0]), None);
         assert_eq!(split_atime_key(&[0, 0, 0]), Some((0, 0, 0)));
