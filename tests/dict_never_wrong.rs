@@ -125,11 +125,11 @@ fn item12_a_record_with_a_damaged_header_can_be_removed_and_overwritten() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     PersistDict::<u32, String>::open(&path).unwrap().extend((0..3).map(|i| (i, format!("v{i}")))).unwrap();
-    // bincode of 1u32 is [1]: damage both records' headers.
+    // bincode of 1u32 is [1], stored under [0xFF, 1]: damage both records' headers.
     tamper(&path, |w, entries, _, _| {
-        for key in [[1u8], [2u8]] {
+        for key in [[0xFF, 1u8], [0xFF, 2u8]] {
             let mut rec = entries.get(w, &key).unwrap().unwrap().to_vec();
-            rec[5] ^= 0xFF; // inside seq: the header checksum fails
+            rec[5] ^= 0xFF; // inside the header (ctime): the record checksum fails
             entries.put(w, &key, &rec).unwrap();
         }
     });

@@ -206,18 +206,20 @@ fn integrity_repairs_broken_indexes_and_reports_bad_records() {
             .unwrap()
             .unwrap_commit();
         let mut w = env.write_txn().unwrap();
-        order.delete(&mut w, &3u64.to_be_bytes()).unwrap(); // entry without order row
-        order.put(&mut w, &999u64.to_be_bytes(), b"nowhere").unwrap(); // order row pointing nowhere
+        // Order keys are ordered integers (format 3): seq 3 is [3], seq 999 is [0x23, 0xE7].
+        order.delete(&mut w, &[3]).unwrap(); // entry without order row
+        order.put(&mut w, &[0x23, 0xE7], b"nowhere").unwrap(); // order row (seq 999) pointing nowhere
         let first_atime: Vec<u8> = atime.first(&w).unwrap().unwrap().0.to_vec();
         atime.delete(&mut w, &first_atime).unwrap(); // entry without atime row
-        let mut junk = [0u8; 24];
-        junk[23] = 7;
-        atime.put(&mut w, &junk, b"nowhere").unwrap(); // atime row pointing nowhere
+        // An atime row (window 1 ms, atime 0, seq 7) that is not entry 7's.
+        atime.put(&mut w, &[1, 0, 7], b"").unwrap();
         // A value of another type under key 5 (bincode of 5u32 is [5]).
-        let rec = entries.get(&w, &[5u8]).unwrap().unwrap().to_vec();
+        // Stored keys are 0xFF then the encoded key.
+        let rec = entries.get(&w, &[0xFF, 5]).unwrap().unwrap().to_vec();
         let mut bad = rec.clone();
-        bad[59] ^= 0xFF; // flip a byte of the value (after the 58-byte header): its checksum fails
-        entries.put(&mut w, &[5u8], &bad).unwrap();
+        let last = bad.len() - 5;
+        bad[last] ^= 0xFF; // flip the last byte of the value (before the 4-byte checksum): the checksum fails
+        entries.put(&mut w, &[0xFF, 5], &bad).unwrap();
         w.commit().unwrap();
         env.prepare_for_closing().wait();
     }

@@ -4,10 +4,19 @@
 //! key and value bytes, the same durability and one database; the ratio is
 //! persistdict/heed (`cargo run --release --example bench_table` prints all
 //! ratios from criterion's results). Run with `cargo bench -p persistdict`;
-//! `PERSISTDICT_BENCH_N` overrides the 1,000,000 entries of the open and
-//! expire groups.
+//! `PERSISTDICT_BENCH_N` overrides the 1,000,000 entries of the open,
+//! expire and footprint groups.
+//!
+//! `11_footprint` times writing `PERSISTDICT_BENCH_N` small entries
+//! (`format!("key{i:07}")` keys, u64 values, one commit per 10,000) and
+//! prints, once per function, the bytes the tables use (LMDB's page
+//! statistics, what `Stats::used_bytes` reports) and the size of
+//! `data.mdb`, then the ratios to raw heed (issue 12: at most 4× without
+//! an expiry window).
 #![allow(missing_docs)]
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
@@ -443,7 +452,7 @@ fn memo_miss(c: &mut Criterion) {
     let fresh = || next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let raw_dir = tempfile::tempdir().expect("tmp");
     let raw = raw_open(raw_dir.path(), Durability::NoMetaSync);
-    let mut g = c.benchmark_group("11_memo_miss");
+    let mut g = c.benchmark_group("12_memo_miss");
     g.bench_function("machine", |b| b.iter(|| black_box(miss_machine(fresh()))));
     g.bench_function("process", |b| b.iter(|| black_box(miss_process(fresh()))));
     g.bench_function("heed", |b| {
@@ -460,5 +469,87 @@ fn memo_miss(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, reads, inserts, memo, open, expire, mixed, budget, memo_miss);
+/// Writes `n` entries of the footprint workload through persistdict
+/// (default builder, `expire_days` when given), one commit per 10,000;
+/// returns (bytes the tables use, size of data.mdb).
+fn footprint_ours(dir: &Path, n: u64, expire_days: Option<u32>) -> (u64, u64) {
+    let mut b = PersistDict::<String, u64>::builder(dir);
+    if let Some(days) = expire_days {
+        b = b.expire_days(days);
+    }
+    let d = b.open().expect("open");
+    for start in (0..n).step_by(10_000) {
+        d.extend((start..(start + 10_000).min(n)).map(|i| (format!("key{i:07}"), i))).expect("fill");
+    }
+    let used = d.stats().expect("stats").used_bytes;
+    (used, std::fs::metadata(dir.join("data.mdb")).expect("data.mdb").len())
+}
+
+/// The same bincode bytes through raw heed, same durability (Sync), one
+/// commit per 10,000.
+fn footprint_heed(dir: &Path, n: u64) -> (u64, u64) {
+    let raw = raw_open(dir, Durability::Sync);
+    for start in (0..n).step_by(10_000) {
+        let mut w = raw.0.write_txn().expect("txn");
+        for i in start..(start + 10_000).min(n) {
+            raw.1.put(&mut w, &enc(&format!("key{i:07}")), &enc(&i)).expect("put");
+        }
+        w.commit().expect("commit");
+    }
+    let r = raw.0.read_txn().expect("txn");
+    // Raw heed has one database, the main one.
+    let s = raw.1.stat(&r).expect("stat");
+    let used = (s.branch_pages + s.leaf_pages + s.overflow_pages) as u64 * u64::from(s.page_size);
+    (used, std::fs::metadata(dir.join("data.mdb")).expect("data.mdb").len())
+}
+
+/// Issue 12, "footprint": bytes on disk of small entries, against raw heed.
+/// Criterion times the writes; the bytes are printed (criterion measures
+/// time only).
+fn footprint(c: &mut Criterion) {
+    let n = big_n();
+    let bytes: RefCell<BTreeMap<&str, (u64, u64)>> = RefCell::default();
+    let mut g = c.benchmark_group(format!("11_footprint_{n}"));
+    g.sample_size(10).warm_up_time(Duration::from_millis(1)).sampling_mode(criterion::SamplingMode::Flat);
+    let cases: [(&str, Option<Option<u32>>); 3] =
+        [("persistdict", Some(None)), ("persistdict_expire_30d", Some(Some(30))), ("heed", None)];
+    for (name, ours) in cases {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let dir = tempfile::tempdir().expect("tmp");
+                    let t = Instant::now();
+                    let measured = match ours {
+                        Some(days) => footprint_ours(dir.path(), n, days),
+                        None => footprint_heed(dir.path(), n),
+                    };
+                    total += t.elapsed();
+                    if bytes.borrow_mut().insert(name, measured).is_none() {
+                        eprintln!(
+                            "footprint {name}: {n} entries, tables use {} bytes ({:.1} per entry), data.mdb {} bytes",
+                            measured.0,
+                            measured.0 as f64 / n as f64,
+                            measured.1
+                        );
+                    }
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+    let bytes = bytes.borrow();
+    if let Some(&(heed_used, heed_file)) = bytes.get("heed") {
+        for (name, &(used, file)) in bytes.iter().filter(|(name, _)| **name != "heed") {
+            eprintln!(
+                "footprint {name} / heed: tables {:.2}x, data.mdb {:.2}x",
+                used as f64 / heed_used as f64,
+                file as f64 / heed_file as f64
+            );
+        }
+    }
+}
+
+criterion_group!(benches, reads, inserts, memo, open, expire, mixed, budget, footprint, memo_miss);
 criterion_main!(benches);

@@ -201,7 +201,9 @@ impl<K, V, KC: Codec, VC: Codec> Builder<K, V, KC, VC> {
 
     /// Encoded keys longer than this (1..=511) are stored under their
     /// SHA-256. Recorded when the database is created; a later, different
-    /// value is ignored with a warning.
+    /// value is ignored with a warning. A stored key is one byte longer than
+    /// the encoded key (a prefix that keeps entries apart from the tables),
+    /// so a 511-byte key is stored hashed whatever the limit.
     pub fn key_size_limit(mut self, bytes: usize) -> Self {
         self.opts.key_size_limit = Some(bytes);
         self

@@ -17,7 +17,9 @@ use serde::de::DeserializeOwned;
 use crate::codec::Codec;
 use crate::dict::persist_dict::{Inner, PersistDict};
 use crate::error::Result;
+use crate::storage::key;
 use crate::storage::record;
+use crate::storage::store::split_seq_key;
 
 const BATCH: usize = 256;
 
@@ -48,18 +50,20 @@ impl<T, KC, VC> Iter<T, KC, VC> {
                 None => (Bound::Unbounded, Bound::Unbounded),
             };
             for item in store.t.order.range(txn, &range).map_err(&lm)?.take(BATCH) {
-                let (seq, stored) = item.map_err(&lm)?;
+                let (seq, tail) = item.map_err(&lm)?;
                 last = Some(seq.to_vec());
                 // A malformed row is skipped (check_integrity() removes it).
-                let Ok(seq) = <[u8; 8]>::try_from(seq).map(u64::from_be_bytes) else { continue };
+                let Some(seq) = split_seq_key(seq) else { continue };
                 // An order row whose entry is gone, or whose entry has another
                 // seq (a row left behind by a damaged record that was then
                 // overwritten), is not this entry's row: skipped.
-                let Some(bytes) = store.t.entries.get(txn, stored).map_err(&lm)? else { continue };
+                let Some(bytes) = store.t.entries.get(txn, &key::StoredKey::from_tail(tail)).map_err(&lm)? else {
+                    continue;
+                };
                 match record::decode(bytes) {
                     Ok(rec) if rec.header.seq != seq => continue,
                     Ok(rec) => {
-                        let key = rec.full_key.unwrap_or(stored);
+                        let key = rec.full_key.unwrap_or(tail);
                         if rec.header.type_fp != inner.types.fp {
                             self.buf.push_back(Err(inner.h.mismatch(key, rec.header.type_fp, &inner.types)));
                         } else {
@@ -68,7 +72,7 @@ impl<T, KC, VC> Iter<T, KC, VC> {
                     }
                     Err(e) => match record::decode_header(bytes) {
                         Ok(h) if h.seq != seq => continue,
-                        _ => self.buf.push_back(Err(store.corrupt(stored, e))),
+                        _ => self.buf.push_back(Err(store.corrupt(tail, e))),
                     },
                 }
             }

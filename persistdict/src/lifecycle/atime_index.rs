@@ -1,6 +1,12 @@
 //! The atime index, keyed by (window, atime, seq), as expiry and eviction
 //! walk it: the first row of each window, and what a row stands for.
 //!
+//! A row's value is empty: its seq finds the entry's stored key in the
+//! order index, and the entry's header must agree with the row (same
+//! window, indexed atime and seq). A row that cannot be parsed, whose seq
+//! leads nowhere, or whose entry disagrees is taken off the index when met,
+//! so a bad row costs one step, never a loop.
+//!
 //! A row lags its entry's atime by less than the atime granularity (a write
 //! within the granularity leaves the index alone), so the entry's own header
 //! decides: a row whose entry was used since it was indexed moves forward.
@@ -10,31 +16,30 @@ use std::ops::Bound;
 use heed::RwTxn;
 
 use crate::error::Result;
+use crate::storage::key::StoredKey;
 use crate::storage::record::{self, Header};
 use crate::storage::store::{Store, atime_key, seq_key, split_atime_key};
 
-/// An index row: (window, atime, seq), the row's key, and the stored key of
-/// the entry it indexes.
-pub(crate) type Row = ((u64, u64, u64), Vec<u8>, Vec<u8>);
+/// An index row: (window, atime, seq) and the row's key.
+pub(crate) type Row = ((u64, u64, u64), Vec<u8>);
 
 /// The first well-formed row at or after the first row of `window`, passing
-/// over rows of the entry stored under `skip`: one seek.
+/// over rows of seq `skip`: one seek.
 pub(crate) fn first_row_from(
     store: &Store,
     txn: &heed::RoTxn<'_>,
     window: u64,
-    skip: Option<&[u8]>,
+    skip: Option<u64>,
 ) -> Result<Option<Row>> {
     let lm = store.lm("reading the atime index");
     let start = atime_key(window, 0, 0);
     for item in store.t.atime.range(txn, &(Bound::Included(&start[..]), Bound::Unbounded)).map_err(&lm)? {
-        let (k, v) = item.map_err(&lm)?;
-        if skip == Some(v) {
-            continue;
-        }
+        let (k, _) = item.map_err(&lm)?;
         // A malformed row is passed over here and removed by check_integrity().
-        if let Some(parsed) = split_atime_key(k) {
-            return Ok(Some((parsed, k.to_vec(), v.to_vec())));
+        if let Some(parsed) = split_atime_key(k)
+            && skip != Some(parsed.2)
+        {
+            return Ok(Some((parsed, k.to_vec())));
         }
     }
     Ok(None)
@@ -45,13 +50,15 @@ pub(crate) fn first_row_from(
 pub(crate) fn window_heads<'a>(
     store: &'a Store,
     txn: &'a heed::RoTxn<'a>,
-    skip: Option<&'a [u8]>,
+    skip: Option<u64>,
 ) -> impl Iterator<Item = Result<Row>> + 'a {
     let mut next = Some(0u64);
     std::iter::from_fn(move || {
         let window = next?;
         match first_row_from(store, txn, window, skip) {
             Ok(Some(row)) => {
+                // A parsed row is the key its values build, so its window is
+                // at least `window`: the walk only moves forward.
                 next = row.0.0.checked_add(1);
                 Some(Ok(row))
             }
@@ -64,28 +71,42 @@ pub(crate) fn window_heads<'a>(
     })
 }
 
-/// Takes index row `row` off the index and returns the header of the entry
-/// it indexes, when the row is still that entry's (a row left by a replaced
-/// entry just goes).
-pub(crate) fn take_row(store: &Store, txn: &mut RwTxn<'_>, row: &[u8], stored: &[u8]) -> Result<Option<Header>> {
-    let lm = store.lm("updating the atime index");
-    store.t.atime.delete(txn, row).map_err(&lm)?;
-    let Some((window, atime, seq)) = split_atime_key(row) else { return Ok(None) };
-    let header = match store.t.entries.get(txn, stored).map_err(&lm)? {
+/// The stored key and header of the entry with sequence number `seq`,
+/// found through the order index; `None` when the order row or the entry is
+/// missing, or the entry's header fails its checks or has another seq.
+pub(crate) fn entry_of_seq(store: &Store, txn: &heed::RoTxn<'_>, seq: u64) -> Result<Option<(Vec<u8>, Header)>> {
+    let lm = store.lm("reading the order index");
+    let Some(tail) = store.t.order.get(txn, &seq_key(seq)).map_err(&lm)? else { return Ok(None) };
+    let stored = StoredKey::from_tail(tail);
+    let header = match store.t.entries.get(txn, &stored).map_err(&lm)? {
         Some(bytes) => record::decode_header(bytes).ok(),
         None => None,
     };
-    Ok(header.filter(|h| h.indexed_ms == atime && h.seq == seq && h.window_ms == window))
+    Ok(header.filter(|h| h.seq == seq).map(|h| (stored.to_vec(), h)))
+}
+
+/// Takes index row `row` off the index and returns the stored key and
+/// header of the entry it indexes, when the row is still that entry's (a
+/// row left by a replaced entry, or one that leads nowhere, just goes).
+pub(crate) fn take_row(store: &Store, txn: &mut RwTxn<'_>, row: &[u8]) -> Result<Option<(Vec<u8>, Header)>> {
+    store.t.atime.delete(txn, row).map_err(store.lm("updating the atime index"))?;
+    let Some((window, atime, seq)) = split_atime_key(row) else { return Ok(None) };
+    let entry = entry_of_seq(store, txn, seq)?;
+    Ok(entry.filter(|(_, h)| h.indexed_ms == atime && h.window_ms == window))
 }
 
 /// Indexes an entry whose row was taken (see [`take_row`]) under its real
 /// atime: it was used since it was indexed.
 pub(crate) fn move_forward(store: &Store, txn: &mut RwTxn<'_>, stored: &[u8], h: Header) -> Result<()> {
     let lm = store.lm("updating the atime index");
-    let mut rec = store.t.entries.get(txn, stored).map_err(&lm)?.map(<[u8]>::to_vec).unwrap_or_default();
-    record::rewrite_header(&mut rec, &Header { indexed_ms: h.atime_ms, ..h });
+    let Some(mut rec) = store.t.entries.get(txn, stored).map_err(&lm)?.map(<[u8]>::to_vec) else { return Ok(()) };
+    // The header passed its checksum in this transaction (take_row): the
+    // rewrite cannot fail; if it did, the record is left as it is.
+    if record::rewrite_header(&mut rec, &Header { indexed_ms: h.atime_ms, ..h }).is_err() {
+        return Ok(());
+    }
     store.t.entries.put(txn, stored, &rec).map_err(&lm)?;
-    store.t.atime.put(txn, &atime_key(h.window_ms, h.atime_ms, h.seq), stored).map_err(&lm)?;
+    store.t.atime.put(txn, &atime_key(h.window_ms, h.atime_ms, h.seq), &[]).map_err(&lm)?;
     Ok(())
 }
 

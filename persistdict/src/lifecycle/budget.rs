@@ -24,6 +24,7 @@ use tracing::warn;
 
 use crate::error::Result;
 use crate::lifecycle::atime_index;
+use crate::storage::record;
 use crate::storage::store::Store;
 
 /// Most entries one write evicts: "within budget after any write, up to one
@@ -138,12 +139,22 @@ pub(crate) fn enforce(
     protect: Option<&[u8]>,
 ) -> Result<usize> {
     let mut evicted = 0;
+    // Rows are passed over by seq: the protected entry's, read once.
+    let protect = match protect {
+        Some(stored) => match store.t.entries.get(txn, stored).map_err(store.lm("reading an entry"))? {
+            Some(bytes) => record::decode_header(bytes).ok().map(|h| h.seq),
+            None => None,
+        },
+        None => None,
+    };
     // Rows that lag their entry's atime move forward; each moves once, but
     // bound the work of one write all the same.
     let mut moved = 0;
     while evicted < limit && moved < limit.saturating_mul(64) && over(store, txn, budget)? {
-        let Some((row, stored)) = least_recently_used(store, txn, protect)? else { break };
-        let Some(h) = atime_index::take_row(store, txn, &row, &stored)? else { continue };
+        let Some(row) = least_recently_used(store, txn, protect)? else { break };
+        // A row that leads nowhere is taken off the index: the next turn
+        // finds another one.
+        let Some((stored, h)) = atime_index::take_row(store, txn, &row)? else { continue };
         if h.atime_ms > h.indexed_ms {
             atime_index::move_forward(store, txn, &stored, h)?;
             moved += 1;
@@ -156,10 +167,9 @@ pub(crate) fn enforce(
     Ok(evicted)
 }
 
-/// The atime-index row with the smallest (atime, seq) among the first rows
-/// of each window's range, with its stored key; rows of `protect` are
-/// passed over.
-fn least_recently_used(store: &Store, txn: &RwTxn<'_>, protect: Option<&[u8]>) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+/// The key of the atime-index row with the smallest (atime, seq) among the
+/// first rows of each window's range; rows of seq `protect` are passed over.
+fn least_recently_used(store: &Store, txn: &RwTxn<'_>, protect: Option<u64>) -> Result<Option<Vec<u8>>> {
     let mut best: Option<atime_index::Row> = None;
     for head in atime_index::window_heads(store, txn, protect) {
         let head = head?;
@@ -168,5 +178,5 @@ fn least_recently_used(store: &Store, txn: &RwTxn<'_>, protect: Option<&[u8]>) -
             best = Some(head);
         }
     }
-    Ok(best.map(|(_, row, stored)| (row, stored)))
+    Ok(best.map(|(_, row)| row))
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use crate::error::Result;
 use crate::lifecycle::atime_index;
 use crate::storage::record;
-use crate::storage::store::{Durability, IndexRow, Store, atime_key};
+use crate::storage::store::{Durability, Store, atime_key};
 
 /// Entries removed per write transaction by an expiry sweep.
 pub(crate) const EXPIRE_BATCH: usize = 1000;
@@ -18,11 +18,11 @@ impl Store {
     /// The atime-index rows that are due at `now_ms`, window by window, at
     /// most `max` (plus whether more are due). Each window's due range is
     /// found by one seek, so the cost is the number of windows plus what is due.
-    fn due_rows(&self, txn: &heed::RoTxn<'_>, now_ms: u64, max: usize) -> Result<(Vec<IndexRow>, bool)> {
+    fn due_rows(&self, txn: &heed::RoTxn<'_>, now_ms: u64, max: usize) -> Result<(Vec<Vec<u8>>, bool)> {
         let lm = self.lm("reading the atime index");
         let mut due = Vec::new();
         for head in atime_index::window_heads(self, txn, None) {
-            let ((w, first_atime, _), _, _) = head?;
+            let ((w, first_atime, _), _) = head?;
             if w == record::NEVER {
                 break;
             }
@@ -35,8 +35,8 @@ impl Store {
                     if due.len() == max {
                         return Ok((due, true));
                     }
-                    let (k, v) = item.map_err(&lm)?;
-                    due.push((k.to_vec(), v.to_vec()));
+                    let (k, _) = item.map_err(&lm)?;
+                    due.push(k.to_vec());
                 }
             }
         }
@@ -50,15 +50,16 @@ impl Store {
             let (due, more) = self.due_rows(txn, now_ms, max)?;
             self.expire_examined.fetch_add(due.len() as u64, Ordering::Relaxed);
             let mut removed = 0;
-            for (row, stored) in &due {
-                // Only the entry this row still indexes counts; its exact
-                // atime decides whether it expires or its row moves forward.
-                let Some(h) = atime_index::take_row(self, txn, row, stored)? else { continue };
+            for row in &due {
+                // Only the entry this row still indexes counts (found by the
+                // row's seq in the order index); its exact atime decides
+                // whether it expires or its row moves forward.
+                let Some((stored, h)) = atime_index::take_row(self, txn, row)? else { continue };
                 if h.atime_ms < now_ms.saturating_sub(h.window_ms) {
-                    atime_index::remove_entry(self, txn, stored, h)?;
+                    atime_index::remove_entry(self, txn, &stored, h)?;
                     removed += 1;
                 } else {
-                    atime_index::move_forward(self, txn, stored, h)?;
+                    atime_index::move_forward(self, txn, &stored, h)?;
                 }
             }
             Ok((removed, more))
@@ -97,7 +98,7 @@ impl Store {
     pub(crate) fn any_due(&self, now_ms: u64) -> Result<bool> {
         self.read(|txn, _| {
             for head in atime_index::window_heads(self, txn, None) {
-                let ((w, first_atime, _), _, _) = head?;
+                let ((w, first_atime, _), _) = head?;
                 if w == record::NEVER {
                     break;
                 }

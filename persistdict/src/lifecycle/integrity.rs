@@ -9,8 +9,9 @@
 //! yourself once you have looked.
 
 use crate::error::Result;
+use crate::storage::key;
 use crate::storage::record::{self, Header};
-use crate::storage::store::{ATIME_KEY_LEN, Durability, Store, atime_key, is_table_name, seq_key, split_atime_key};
+use crate::storage::store::{Durability, IndexKey, Store, atime_key, seq_key, split_atime_key, split_seq_key};
 
 /// What [`PersistDict::check_integrity`](crate::PersistDict::check_integrity) found and repaired.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -85,14 +86,16 @@ pub(crate) fn check(
         check_btrees(store, (txn.id() as u64).saturating_sub(1))?;
         let lm = store.lm("checking integrity");
         let mut r = IntegrityReport::default();
+        // (seq, stored key tail) rows to write.
         let mut order_fix: Vec<(u64, Vec<u8>)> = Vec::new();
-        let mut atime_fix: Vec<([u8; ATIME_KEY_LEN], Vec<u8>)> = Vec::new();
+        let mut atime_fix: Vec<IndexKey> = Vec::new();
         let mut header_fix: Vec<(Vec<u8>, Header)> = Vec::new();
         for item in t.entries.iter(txn).map_err(&lm)? {
             let (stored, bytes) = item.map_err(&lm)?;
-            if is_table_name(stored) {
+            let Some(tail) = key::stored_tail(stored) else {
+                // A table record, not an entry.
                 continue;
-            }
+            };
             r.entries_checked += 1;
             let rec = match record::decode(bytes) {
                 Ok(rec) => rec,
@@ -101,7 +104,7 @@ pub(crate) fn check(
                     continue;
                 }
             };
-            let key = rec.full_key.unwrap_or(stored);
+            let key = rec.full_key.unwrap_or(tail);
             match judge(&rec.header, key, rec.value) {
                 Verdict::Fine => {}
                 Verdict::TypeMismatch => r.type_mismatches += 1,
@@ -127,58 +130,71 @@ pub(crate) fn check(
             if fixed {
                 header_fix.push((stored.to_vec(), h));
             }
-            if t.order.get(txn, &seq_key(h.seq)).map_err(&lm)? != Some(stored) {
+            if t.order.get(txn, &seq_key(h.seq)).map_err(&lm)? != Some(tail) {
                 r.missing_order_rows += 1;
-                order_fix.push((h.seq, stored.to_vec()));
+                order_fix.push((h.seq, tail.to_vec()));
             }
             let ak = atime_key(h.window_ms, h.indexed_ms, h.seq);
-            if t.atime.get(txn, &ak).map_err(&lm)? != Some(stored) {
+            if t.atime.get(txn, &ak).map_err(&lm)?.is_none() {
                 r.missing_atime_rows += 1;
-                atime_fix.push((ak, stored.to_vec()));
+                atime_fix.push(ak);
             }
         }
-        let row_points_home = |stored: &[u8], check: &dyn Fn(&Header) -> bool| -> Result<bool> {
-            Ok(match t.entries.get(txn, stored).map_err(&lm)? {
-                Some(bytes) => record::decode_header(bytes).is_ok_and(|h| check(&h)),
+        // Whether an index row, whose order row holds `tail`, leads to an
+        // entry that `check` accepts. A record that fails its checks keeps
+        // its rows: it is reported, and the user may still look at it or
+        // remove it.
+        let points_home = |txn: &heed::RoTxn<'_>, tail: &[u8], check: &dyn Fn(&Header) -> bool| -> Result<bool> {
+            Ok(match t.entries.get(txn, &key::StoredKey::from_tail(tail)).map_err(&lm)? {
+                Some(bytes) => record::decode_header(bytes).map_or(true, |h| check(&h)),
                 None => false,
             })
         };
         let mut order_del = Vec::new();
         for item in t.order.iter(txn).map_err(&lm)? {
-            let (k, stored) = item.map_err(&lm)?;
-            let seq = k.try_into().map(u64::from_be_bytes).ok();
-            if !row_points_home(stored, &|h| Some(h.seq) == seq)? {
+            let (k, tail) = item.map_err(&lm)?;
+            let seq = split_seq_key(k);
+            if seq.is_none() || !points_home(txn, tail, &|h| Some(h.seq) == seq)? {
                 order_del.push(k.to_vec());
             }
         }
-        let mut atime_del = Vec::new();
-        for item in t.atime.iter(txn).map_err(&lm)? {
-            let (k, stored) = item.map_err(&lm)?;
-            let parsed = split_atime_key(k);
-            // Where the row belongs once the header fixes above are applied.
-            let indexed = |h: &Header| h.indexed_ms.min(h.atime_ms.max(h.ctime_ms));
-            if !row_points_home(stored, &|h| parsed == Some((h.window_ms, indexed(h), h.seq)))? {
-                atime_del.push(k.to_vec());
-            }
-        }
         r.orphan_order_rows = order_del.len();
-        r.orphan_atime_rows = atime_del.len();
+        // The order index and the headers are repaired first: the atime
+        // index finds its entries through the order index.
         for k in &order_del {
             t.order.delete(txn, k).map_err(&lm)?;
         }
+        for (stored, h) in &header_fix {
+            let Some(mut bytes) = t.entries.get(txn, stored).map_err(&lm)?.map(<[u8]>::to_vec) else { continue };
+            if record::rewrite_header(&mut bytes, h).is_ok() {
+                t.entries.put(txn, stored, &bytes).map_err(&lm)?;
+            }
+        }
+        for (seq, tail) in &order_fix {
+            t.order.put(txn, &seq_key(*seq), tail).map_err(&lm)?;
+        }
+        let mut atime_del = Vec::new();
+        for item in t.atime.iter(txn).map_err(&lm)? {
+            let (k, _) = item.map_err(&lm)?;
+            let home = match split_atime_key(k) {
+                Some((window, indexed, seq)) => match t.order.get(txn, &seq_key(seq)).map_err(&lm)? {
+                    Some(tail) => {
+                        points_home(txn, tail, &|h| (h.window_ms, h.indexed_ms, h.seq) == (window, indexed, seq))?
+                    }
+                    None => false,
+                },
+                None => false,
+            };
+            if !home {
+                atime_del.push(k.to_vec());
+            }
+        }
+        r.orphan_atime_rows = atime_del.len();
         for k in &atime_del {
             t.atime.delete(txn, k).map_err(&lm)?;
         }
-        for (stored, h) in &header_fix {
-            let mut bytes = t.entries.get(txn, stored).map_err(&lm)?.map(<[u8]>::to_vec).unwrap_or_default();
-            record::rewrite_header(&mut bytes, h);
-            t.entries.put(txn, stored, &bytes).map_err(&lm)?;
-        }
-        for (seq, stored) in &order_fix {
-            t.order.put(txn, &seq_key(*seq), stored).map_err(&lm)?;
-        }
-        for (k, stored) in &atime_fix {
-            t.atime.put(txn, k, stored).map_err(&lm)?;
+        for k in &atime_fix {
+            t.atime.put(txn, k, &[]).map_err(&lm)?;
         }
         Ok(r)
     })?;

@@ -256,13 +256,16 @@ impl MemoStore {
     pub fn clear(&self) -> Result<usize> {
         let shared = self.shared();
         let h = shared.handle.as_ref().ok_or_else(|| self.off())?;
-        let start = shared.prefix;
+        // Stored keys are the entry prefix, then the (32-byte) call key.
+        let start = [&[crate::storage::key::ENTRY_PREFIX][..], &shared.prefix[..]].concat();
         let keys: Vec<Vec<u8>> = h.store.read(|txn, t| {
             let lm = h.store.lm("listing a function's entries");
             let mut out = Vec::new();
             for item in t.entries.prefix_iter(txn, &start[..]).map_err(&lm)? {
-                let key = item.map_err(&lm)?.0;
-                if key.len() == KEY_LEN {
+                let stored = item.map_err(&lm)?.0;
+                if let Some(key) = crate::storage::key::stored_tail(stored)
+                    && key.len() == KEY_LEN
+                {
                     out.push(key.to_vec());
                 }
             }

@@ -196,6 +196,26 @@ impl UseClock {
     }
 }
 
+/// The call keys of the entries under a function prefix, with the bytes of
+/// their stored key and record.
+fn entries_of(h: &Handle, prefix: &[u8; PREFIX_LEN]) -> Result<Vec<(Vec<u8>, usize)>> {
+    // Stored keys are the entry prefix byte, then the (32-byte) call key.
+    let start = [&[crate::storage::key::ENTRY_PREFIX][..], &prefix[..]].concat();
+    h.store.read(|txn, t| {
+        let lm = h.store.lm("listing a function's entries");
+        let mut out = Vec::new();
+        for item in t.entries.prefix_iter(txn, &start).map_err(&lm)? {
+            let (stored, record) = item.map_err(&lm)?;
+            if let Some(key) = crate::storage::key::stored_tail(stored)
+                && key.len() == KEY_LEN
+            {
+                out.push((key.to_vec(), stored.len() + record.len()));
+            }
+        }
+        Ok(out)
+    })
+}
+
 /// Every recorded function version with its entries and bytes.
 fn list(h: &Handle) -> Result<Vec<FunctionVersion>> {
     let recorded: Vec<([u8; PREFIX_LEN], Recorded)> = h.store.read(|txn, t| {
@@ -213,18 +233,9 @@ fn list(h: &Handle) -> Result<Vec<FunctionVersion>> {
     })?;
     let mut out = Vec::with_capacity(recorded.len());
     for (prefix, r) in &recorded {
-        let (entries, bytes) = h.store.read(|txn, t| {
-            let lm = h.store.lm("counting a function's entries");
-            let (mut n, mut b) = (0u64, 0u64);
-            for item in t.entries.prefix_iter(txn, &prefix[..]).map_err(&lm)? {
-                let (k, v) = item.map_err(&lm)?;
-                if k.len() == KEY_LEN {
-                    n += 1;
-                    b += (k.len() + v.len()) as u64;
-                }
-            }
-            Ok((n, b))
-        })?;
+        let found = entries_of(h, prefix)?;
+        let entries = found.len() as u64;
+        let bytes = found.iter().map(|(_, b)| *b as u64).sum();
         let superseded =
             recorded.iter().any(|(p, o)| p != prefix && o.function == r.function && o.first_use_ms > r.first_use_ms);
         out.push(FunctionVersion {
@@ -247,17 +258,7 @@ fn list(h: &Handle) -> Result<Vec<FunctionVersion>> {
 fn remove_versions(h: &Handle, victims: &[FunctionVersion]) -> Result<PruneReport> {
     let mut report = PruneReport::default();
     for v in victims {
-        let keys: Vec<Vec<u8>> = h.store.read(|txn, t| {
-            let lm = h.store.lm("listing a function version's entries");
-            let mut out = Vec::new();
-            for item in t.entries.prefix_iter(txn, &v.prefix[..]).map_err(&lm)? {
-                let k = item.map_err(&lm)?.0;
-                if k.len() == KEY_LEN {
-                    out.push(k.to_vec());
-                }
-            }
-            Ok(out)
-        })?;
+        let keys: Vec<Vec<u8>> = entries_of(h, &v.prefix)?.into_iter().map(|(k, _)| k).collect();
         report.entries += h.remove_many(&keys)?;
         let key = meta_key(&v.prefix);
         h.store.write(h.opts.durability, 64, |txn, t| {

@@ -131,17 +131,19 @@ pub(crate) fn epoch_ms(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-fn entry_of(stored: &[u8], bytes: &[u8], rec: record::Record<'_>) -> RawEntry {
+/// `tail`: the stored key without its prefix (the encoded key, or its
+/// SHA-256 when hashed).
+fn entry_of(tail: &[u8], bytes: &[u8], rec: record::Record<'_>) -> RawEntry {
     let h = rec.header;
     RawEntry {
-        key: rec.full_key.unwrap_or(stored).to_vec(),
+        key: rec.full_key.unwrap_or(tail).to_vec(),
         value: rec.value.to_vec(),
         ctime: system_time(h.ctime_ms),
         atime: system_time(h.atime_ms),
         window: (h.window_ms != record::NEVER).then(|| Duration::from_millis(h.window_ms)),
         type_fp: h.type_fp,
         seq: h.seq,
-        size: (stored.len() + bytes.len()) as u64,
+        size: (tail.len() + 1 + bytes.len()) as u64,
     }
 }
 
@@ -317,7 +319,7 @@ impl RawDb {
             if !lookup.matches(rec.full_key) {
                 return Ok(None);
             }
-            Ok(Some(entry_of(lookup.stored(), bytes, rec)))
+            Ok(Some(entry_of(&lookup.stored()[1..], bytes, rec)))
         })
     }
 
@@ -377,8 +379,8 @@ impl RawDb {
             let mut span: Option<(u64, u64)> = None;
             for item in t.entries.iter(txn).map_err(&lm)? {
                 let (stored, bytes) = item.map_err(&lm)?;
-                if crate::storage::store::is_table_name(stored) {
-                    continue;
+                if crate::storage::key::stored_tail(stored).is_none() {
+                    continue; // a table record
                 }
                 if let Ok(h) = record::decode_header(bytes) {
                     span = Some(span.map_or((h.ctime_ms, h.atime_ms), |(c, a)| (c.min(h.ctime_ms), a.max(h.atime_ms))));
@@ -457,7 +459,8 @@ impl RawDb {
         if let Ok(h) = record::decode_header(&rec)
             && h.ctime_ms != ctime_ms.min(atime_ms)
         {
-            record::rewrite_header(&mut rec, &Header { ctime_ms: ctime_ms.min(atime_ms), ..h });
+            record::rewrite_header(&mut rec, &Header { ctime_ms: ctime_ms.min(atime_ms), ..h })
+                .map_err(|e| store.corrupt(&entry.key, e))?;
             store.t.entries.put(txn, lookup.stored(), &rec).map_err(store.lm("writing an entry"))?;
         }
         Ok(true)
@@ -492,16 +495,19 @@ impl RawIter<'_> {
                 None => (Bound::Unbounded, Bound::Unbounded),
             };
             for item in store.t.order.range(txn, &range).map_err(&lm)?.take(BATCH) {
-                let (seq, stored) = item.map_err(&lm)?;
+                let (seq, tail) = item.map_err(&lm)?;
                 last = Some(seq.to_vec());
-                let Ok(seq) = <[u8; 8]>::try_from(seq).map(u64::from_be_bytes) else { continue };
-                let Some(bytes) = store.t.entries.get(txn, stored).map_err(&lm)? else { continue };
+                // Rows that are malformed or lead to another entry are skipped,
+                // as in the typed iterator.
+                let Some(seq) = crate::storage::store::split_seq_key(seq) else { continue };
+                let stored = crate::storage::key::StoredKey::from_tail(tail);
+                let Some(bytes) = store.t.entries.get(txn, &stored).map_err(&lm)? else { continue };
                 match record::decode(bytes) {
                     Ok(rec) if rec.header.seq != seq => continue,
-                    Ok(rec) => self.buf.push_back(Ok(entry_of(stored, bytes, rec))),
+                    Ok(rec) => self.buf.push_back(Ok(entry_of(tail, bytes, rec))),
                     Err(e) => match record::decode_header(bytes) {
                         Ok(h) if h.seq != seq => continue,
-                        _ => self.buf.push_back(Err(store.corrupt(stored, e))),
+                        _ => self.buf.push_back(Err(store.corrupt(tail, e))),
                     },
                 }
             }

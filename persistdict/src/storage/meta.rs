@@ -10,7 +10,7 @@
 
 /// The on-disk layout version; bump it with any change to the record or the
 /// tables, and `tests/format_golden.rs` will say where.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 pub(crate) const FORMAT_VERSION_KEY: &[u8] = b"format_version";
 pub(crate) const KEY_SIZE_LIMIT_KEY: &[u8] = b"key_size_limit";

@@ -6,9 +6,9 @@
 //!
 //! | table | LMDB database | key | value |
 //! |---|---|---|---|
-//! | entries | the unnamed main database | stored key (see `key.rs`) | record (see `record.rs`) |
-//! | order | `persistdict.order` | seq, u64 BE | stored key |
-//! | atime | `persistdict.atime` | atime_ms u64 BE ++ seq u64 BE | stored key |
+//! | entries | the unnamed main database | 0xFF ++ encoded key or its SHA-256 (see `key.rs`) | record (see `record.rs`) |
+//! | order | `persistdict.order` | seq | stored key without its 0xFF prefix |
+//! | atime | `persistdict.atime` | window_ms ++ atime_ms ++ seq | empty |
 //! | meta | `persistdict.meta` | name | bytes (see `meta.rs`) |
 //! | args | `persistdict.args` | stored key | captured call arguments, JSON (memo entries only; see `memo/store.rs`) |
 //!
@@ -16,12 +16,30 @@
 //! database's record in the main database whenever that database's root
 //! changes: one page more per commit, which was most of the cost of an
 //! overwrite over raw heed. The three table names are keys of the main
-//! database too; `key.rs` stores a key that encodes to one of them hashed,
-//! so an entry can never land on a table record.
+//! database too; every entry's key starts with the byte 0xFF (`key.rs`), so
+//! entries sort after them (LMDB then appends entries written in key order
+//! and fills its pages) and can never land on a table record.
 //!
 //! `order` gives insertion order (seq is assigned at first insert, inside
 //! the write transaction, so it is exact across threads and processes);
-//! `atime` lets expiry visit only what is due.
+//! `atime` lets expiry and eviction visit only what is due.
+//!
+//! Index keys are tuples of *ordered integers* (format version 3, see
+//! [`IndexKey`]): the top 3 bits of the first byte count the bytes that
+//! follow, big-endian; an atime key's window is the single byte 0xFF for
+//! entries that never expire. Byte order is numeric order, so LMDB's
+//! bytewise order is the tuple's, and today's values are short: seq 3 bytes
+//! (below 2^21), atime 6, window 1 (none) or 5 (30 days). An atime row has
+//! an empty value: its seq finds the stored key in `order`, which costs one
+//! lookup per row expiry or eviction takes, and saves a stored key per
+//! entry. A row whose seq leads nowhere, or to an entry with another
+//! header, is removed when met (`lifecycle/atime_index.rs`).
+//!
+//! Per entry of an 11-byte encoded key and a 5-byte value, with LMDB's
+//! 8-byte node header, 2-byte alignment and 2-byte page pointer: entries 50
+//! bytes (v2: 84, in half-empty pages), order 24 (30), atime 20 (46): 94
+//! bytes where raw heed takes 26. The order index keeps the stored key
+//! without its prefix: one byte less, two with LMDB's alignment.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -36,7 +54,7 @@ use heed::{Database, Env, FlagSetMode, RoTxn, RwTxn, WithoutTls};
 use tracing::{debug, warn};
 
 use crate::error::{Error, Result};
-use crate::storage::key::{Lookup, display_key};
+use crate::storage::key::{ENTRY_PREFIX, Lookup, display_key};
 use crate::storage::meta;
 use crate::storage::record::{self, Header};
 use crate::storage::registry::{self, EnvOptions};
@@ -67,16 +85,8 @@ pub(crate) type Db = Database<'static, Bytes, Bytes>;
 pub(crate) const TABLE_NAMES: [&str; 4] =
     ["persistdict.args", "persistdict.atime", "persistdict.meta", "persistdict.order"];
 
-/// An index row: its key and its value (a stored key), copied out.
-pub(crate) type IndexRow = (Vec<u8>, Vec<u8>);
-
 /// A range of raw keys, as LMDB range operations take it.
 type KeyRange<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
-
-/// Whether a main-database key is a table record rather than an entry.
-pub(crate) fn is_table_name(key: &[u8]) -> bool {
-    TABLE_NAMES.iter().any(|n| n.as_bytes() == key)
-}
 
 /// The four tables.
 #[derive(Clone, Copy)]
@@ -130,34 +140,130 @@ fn is_map_full(e: &Error) -> bool {
         if source.downcast_ref::<heed::Error>().is_some_and(|h| is_mdb(h, heed::MdbError::MapFull)))
 }
 
-/// Sequence numbers and atime-index keys are big-endian so LMDB's bytewise
-/// order is numeric order.
-pub(crate) fn seq_key(seq: u64) -> [u8; 8] {
-    seq.to_be_bytes()
+/// An index key, built on the stack: at most three ordered integers.
+#[derive(Clone, Copy)]
+pub(crate) struct IndexKey {
+    buf: [u8; 3 * ORDERED_MAX],
+    len: u8,
+}
+
+impl IndexKey {
+    fn new() -> Self {
+        IndexKey { buf: [0; 3 * ORDERED_MAX], len: 0 }
+    }
+
+    /// Appends `v` as an ordered integer: the top 3 bits of the first
+    /// byte say how many bytes follow (t = 0..=6), its low 5 bits are the
+    /// value's high bits, then its t low bytes big-endian, the fewest that
+    /// hold it (so values below 2^21 take 3 bytes, below 2^45 six); values
+    /// from 2^53 are 0xE0 then 8 bytes. Byte order is numeric order, and no
+    /// encoding is a prefix of another, so a tuple of them sorts as the
+    /// tuple does.
+    fn push(&mut self, v: u64) -> &mut Self {
+        let bits = 64 - v.leading_zeros() as usize;
+        let at = usize::from(self.len);
+        let len = if bits <= 53 {
+            let t = bits.saturating_sub(5).div_ceil(8);
+            self.buf[at] = (t << 5) as u8 | (v >> (8 * t)) as u8;
+            self.buf[at + 1..at + 1 + t].copy_from_slice(&v.to_be_bytes()[8 - t..]);
+            1 + t
+        } else {
+            self.buf[at] = WIDE;
+            self.buf[at + 1..at + 9].copy_from_slice(&v.to_be_bytes());
+            9
+        };
+        self.len += len as u8;
+        self
+    }
+
+    /// Appends a window: [`record::NEVER`] is the single byte 0xFF, after
+    /// every other window, so entries that never expire sort last.
+    fn push_window(&mut self, w: u64) -> &mut Self {
+        if w == record::NEVER {
+            self.buf[self.len as usize] = WINDOW_NEVER;
+            self.len += 1;
+            self
+        } else {
+            self.push(w)
+        }
+    }
+}
+
+impl std::ops::Deref for IndexKey {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+}
+
+/// The longest ordered integer (a first byte and 8 bytes).
+const ORDERED_MAX: usize = 9;
+/// The first byte of an ordered integer of 2^53 or more.
+const WIDE: u8 = 0xE0;
+/// The window byte of entries that never expire: after every ordered integer.
+const WINDOW_NEVER: u8 = 0xFF;
+
+/// Reads an ordered integer (see [`IndexKey::push`]) at `*at`; `None` when
+/// malformed or not in its one canonical form (the fewest bytes), so a
+/// parsed key is always the key its values build.
+fn take_ordered(k: &[u8], at: &mut usize) -> Option<u64> {
+    let first = *k.get(*at)?;
+    let t = usize::from(first >> 5);
+    let (v, len, min) = if t == 7 {
+        if first != WIDE {
+            return None;
+        }
+        let bytes: [u8; 8] = k.get(*at + 1..*at + 9)?.try_into().ok()?;
+        (u64::from_be_bytes(bytes), 9, 1u64 << 53)
+    } else {
+        let bytes = k.get(*at + 1..*at + 1 + t)?;
+        let v = bytes.iter().fold(u64::from(first & 0x1F), |acc, &b| acc << 8 | u64::from(b));
+        (v, 1 + t, if t == 0 { 0 } else { 1u64 << (5 + 8 * (t - 1)) })
+    };
+    if v < min {
+        return None;
+    }
+    *at += len;
+    Some(v)
+}
+
+fn take_window(k: &[u8], at: &mut usize) -> Option<u64> {
+    if k.get(*at) == Some(&WINDOW_NEVER) {
+        *at += 1;
+        return Some(record::NEVER);
+    }
+    take_ordered(k, at).filter(|&w| w != record::NEVER)
+}
+
+/// The order index key of `seq`: an ordered integer (3 bytes below 2^21).
+pub(crate) fn seq_key(seq: u64) -> IndexKey {
+    *IndexKey::new().push(seq)
+}
+
+/// The seq of an order index key; `None` for a malformed row.
+pub(crate) fn split_seq_key(k: &[u8]) -> Option<u64> {
+    let mut at = 0;
+    take_ordered(k, &mut at).filter(|_| at == k.len())
 }
 
 /// The atime index key of an entry: its expiry window, the atime it is
-/// indexed under, its seq. Grouping by window first lets a sweep seek each
-/// window's due range directly (cost proportional to what is due), and
-/// entries without a window (`record::NEVER`) sort last, out of every sweep.
-pub(crate) fn atime_key(window_ms: u64, atime_ms: u64, seq: u64) -> [u8; ATIME_KEY_LEN] {
-    let mut k = [0u8; ATIME_KEY_LEN];
-    k[..8].copy_from_slice(&window_ms.to_be_bytes());
-    k[8..16].copy_from_slice(&atime_ms.to_be_bytes());
-    k[16..].copy_from_slice(&seq.to_be_bytes());
-    k
+/// indexed under, its seq, as ordered integers (see [`IndexKey::push`]).
+/// Grouping by window first lets a sweep seek each window's due range
+/// directly (cost proportional to what is due), and entries without a
+/// window (`record::NEVER`, one byte 0xFF) sort last, out of every sweep.
+/// The row's value is empty: the entry is found through the order index by
+/// its seq.
+pub(crate) fn atime_key(window_ms: u64, atime_ms: u64, seq: u64) -> IndexKey {
+    *IndexKey::new().push_window(window_ms).push(atime_ms).push(seq)
 }
-
-/// Length of an atime index key.
-pub(crate) const ATIME_KEY_LEN: usize = 24;
 
 /// (window_ms, atime_ms, seq) of an atime index key; `None` for a malformed row.
 pub(crate) fn split_atime_key(k: &[u8]) -> Option<(u64, u64, u64)> {
-    if k.len() != ATIME_KEY_LEN {
-        return None;
-    }
-    let at = |i: usize| k[i..i + 8].try_into().ok().map(u64::from_be_bytes);
-    Some((at(0)?, at(8)?, at(16)?))
+    let mut at = 0;
+    let w = take_window(k, &mut at)?;
+    let a = take_ordered(k, &mut at)?;
+    let s = take_ordered(k, &mut at)?;
+    (at == k.len()).then_some((w, a, s))
 }
 
 /// The atime refresh granularity of an entry: the handle's explicit one, or
@@ -206,8 +312,10 @@ enum Slot {
     Ours(Header),
     /// Another key's record (a hash collision), with its header.
     Other(Header),
-    /// A record whose header fails its checks.
-    Damaged,
+    /// A record that fails its checks, with its header read without the
+    /// checksum when it parses (to find its index rows, see
+    /// [`Store::unindex_damaged`]).
+    Damaged(Option<Header>),
 }
 
 /// What `put` found under the key before writing.
@@ -227,6 +335,7 @@ impl Store {
             let p = p.clone();
             move |e| Error::lmdb(&p, action, e)
         };
+        check_format_before_writing(&env, &path)?;
         let wtxn = first_write_txn(&env).map_err(lm("starting the first transaction"))?;
         let (entries, order, atime, meta_db, args) = env
             .create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
@@ -440,13 +549,12 @@ impl Store {
         let Some(bytes) = self.t.entries.get(txn, lookup.stored()).map_err(self.lm("reading an entry"))? else {
             return Ok(Slot::Empty);
         };
-        // Only the header is checked: the body is about to be replaced or
-        // removed, so a damaged value must not stand in the way (and a write
-        // need not checksum the value it overwrites).
+        // The checksum covers the whole record; a damaged one is still
+        // replaced or removed (see Slot::Damaged).
         Ok(match record::decode_header(bytes) {
             Ok(h) if lookup.matches(record::full_key_unchecked(bytes, &h)) => Slot::Ours(h),
             Ok(h) => Slot::Other(h),
-            Err(_) => Slot::Damaged,
+            Err(_) => Slot::Damaged(record::decode_header_unchecked(bytes).ok()),
         })
     }
 
@@ -457,8 +565,8 @@ impl Store {
         let lm = self.lm("reading the order index");
         for item in self.t.order.rev_iter(txn).map_err(&lm)? {
             let (k, _) = item.map_err(&lm)?;
-            if let Ok(k) = <[u8; 8]>::try_from(k) {
-                return Ok(u64::from_be_bytes(k).wrapping_add(1));
+            if let Some(seq) = split_seq_key(k) {
+                return Ok(seq.wrapping_add(1));
             }
             warn!(path = %self.path.display(), "skipping a malformed order-index row; check_integrity() removes it");
         }
@@ -473,6 +581,20 @@ impl Store {
         Ok(())
     }
 
+    /// Removes the index rows of a damaged record that its unchecked header
+    /// `h` names, only when the order row of `h.seq` leads back to this
+    /// record's stored key: a damaged header can then only name rows of this
+    /// record, never another entry's. What is not found is left for
+    /// `check_integrity()` (readers check each row against the record).
+    fn unindex_damaged(&self, txn: &mut RwTxn<'_>, lookup: &Lookup<'_>, h: Option<Header>) -> Result<()> {
+        let Some(h) = h else { return Ok(()) };
+        let lm = self.lm("updating the indexes");
+        if self.t.order.get(txn, &seq_key(h.seq)).map_err(&lm)? == Some(lookup.tail()) {
+            self.unindex(txn, &h)?;
+        }
+        Ok(())
+    }
+
     /// The `indexed_ms` of an entry whose atime becomes `now_ms` and whose
     /// window becomes `window_ms`: kept (no index write) while the window is
     /// unchanged and `now_ms` is within the granularity of the last
@@ -480,7 +602,6 @@ impl Store {
     fn reindex(
         &self,
         txn: &mut RwTxn<'_>,
-        stored: &[u8],
         old: &Header,
         now_ms: u64,
         window_ms: u64,
@@ -491,7 +612,7 @@ impl Store {
         }
         let lm = self.lm("updating the atime index");
         self.t.atime.delete(txn, &atime_key(old.window_ms, old.indexed_ms, old.seq)).map_err(&lm)?;
-        self.t.atime.put(txn, &atime_key(window_ms, now_ms, old.seq), stored).map_err(&lm)?;
+        self.t.atime.put(txn, &atime_key(window_ms, now_ms, old.seq), &[]).map_err(&lm)?;
         Ok(now_ms)
     }
 
@@ -519,7 +640,7 @@ impl Store {
         let (header, outcome) = match self.slot_in(txn, lookup)? {
             Slot::Ours(old) => {
                 let gran = granularity_ms(stamp.window_ms, stamp.granularity_ms);
-                let indexed_ms = self.reindex(txn, lookup.stored(), &old, now_ms, stamp.window_ms, gran)?;
+                let indexed_ms = self.reindex(txn, &old, now_ms, stamp.window_ms, gran)?;
                 let ctime_ms = if stamp.reset_ctime { now_ms } else { old.ctime_ms.min(now_ms) };
                 (Header { ctime_ms, indexed_ms, seq: old.seq, ..fresh(old.seq) }, PutOutcome::Replaced)
             }
@@ -531,11 +652,13 @@ impl Store {
                         self.unindex(txn, &old)?;
                         true
                     }
-                    // A record whose header is damaged: its index rows cannot
-                    // be found from it; they are left orphaned, and readers of
-                    // the indexes check each row against the record's seq.
-                    Slot::Damaged => {
+                    // A damaged record: the index rows its unchecked header
+                    // leads to go if they lead back here; others are left
+                    // orphaned, and readers of the indexes check each row
+                    // against the record's seq.
+                    Slot::Damaged(h) => {
                         warn!(path = %self.path.display(), key = %display_key(lookup.encoded), "replacing a damaged record");
+                        self.unindex_damaged(txn, lookup, h)?;
                         true
                     }
                     _ => false,
@@ -545,8 +668,8 @@ impl Store {
                     None => self.next_seq(txn)?,
                 };
                 *next_seq = Some(seq.wrapping_add(1));
-                self.t.order.put(txn, &seq_key(seq), lookup.stored()).map_err(&lm)?;
-                self.t.atime.put(txn, &atime_key(stamp.window_ms, now_ms, seq), lookup.stored()).map_err(&lm)?;
+                self.t.order.put(txn, &seq_key(seq), lookup.tail()).map_err(&lm)?;
+                self.t.atime.put(txn, &atime_key(stamp.window_ms, now_ms, seq), &[]).map_err(&lm)?;
                 (fresh(seq), if displaced { PutOutcome::Displaced } else { PutOutcome::Inserted })
             }
         };
@@ -567,8 +690,9 @@ impl Store {
                 self.drop_args_in(txn, lookup.stored())?;
                 Ok(true)
             }
-            Slot::Damaged => {
-                warn!(path = %self.path.display(), key = %display_key(lookup.encoded), "removing a damaged record; its index rows are left for check_integrity()");
+            Slot::Damaged(h) => {
+                warn!(path = %self.path.display(), key = %display_key(lookup.encoded), "removing a damaged record");
+                self.unindex_damaged(txn, lookup, h)?;
                 self.t.entries.delete(txn, lookup.stored()).map_err(self.lm("removing an entry"))?;
                 Ok(true)
             }
@@ -597,8 +721,11 @@ impl Store {
             }
             let mut rec = bytes.to_vec();
             let gran = granularity_ms(h.window_ms, explicit_granularity);
-            let indexed_ms = self.reindex(txn, lookup.stored(), &h, now_ms, h.window_ms, gran)?;
-            record::rewrite_header(&mut rec, &Header { atime_ms: now_ms, indexed_ms, ..h });
+            let indexed_ms = self.reindex(txn, &h, now_ms, h.window_ms, gran)?;
+            // The header passed its checksum in this transaction: the rewrite cannot fail.
+            if record::rewrite_header(&mut rec, &Header { atime_ms: now_ms, indexed_ms, ..h }).is_err() {
+                return Ok(());
+            }
             t.entries.put(txn, lookup.stored(), &rec).map_err(self.lm("refreshing atime"))?;
             Ok(())
         })
@@ -608,18 +735,10 @@ impl Store {
     pub(crate) fn clear_in(&self, txn: &mut RwTxn<'_>) -> Result<()> {
         let lm = self.lm("clearing");
         // The main database also holds the table records: delete the entries
-        // around them.
-        let [g, a, m, o] = TABLE_NAMES.map(str::as_bytes);
-        let ranges: [KeyRange<'_>; 5] = [
-            (Bound::Unbounded, Bound::Excluded(g)),
-            (Bound::Excluded(g), Bound::Excluded(a)),
-            (Bound::Excluded(a), Bound::Excluded(m)),
-            (Bound::Excluded(m), Bound::Excluded(o)),
-            (Bound::Excluded(o), Bound::Unbounded),
-        ];
-        for range in &ranges {
-            self.t.entries.delete_range(txn, range).map_err(&lm)?;
-        }
+        // after them (every stored key starts with ENTRY_PREFIX).
+        let first = [ENTRY_PREFIX];
+        let entries: KeyRange<'_> = (Bound::Included(&first[..]), Bound::Unbounded);
+        self.t.entries.delete_range(txn, &entries).map_err(&lm)?;
         self.t.order.clear(txn).map_err(&lm)?;
         self.t.atime.clear(txn).map_err(&lm)?;
         self.t.args.clear(txn).map_err(&lm)?;
@@ -744,6 +863,30 @@ fn first_write_txn(env: &Env<WithoutTls>) -> heed::Result<RwTxn<'_>> {
 }
 
 /// Checks or records the format version and key size limit of a database.
+/// Refuses a database of another format version before anything is
+/// written: creating a table that an older format did not have would
+/// change its file.
+fn check_format_before_writing(env: &Env<WithoutTls>, path: &std::path::Path) -> Result<()> {
+    let lm = |action| move |e| Error::lmdb(path, action, e);
+    let rtxn = env.read_txn().map_err(lm("reading the format version"))?;
+    let meta: Option<Db> = env
+        .open_databases_and_commit(rtxn, |opener, r| -> heed::Result<_> {
+            let db = opener.database_options().types::<Bytes, Bytes>().name(TABLE_NAMES[2]).open(r)?;
+            Ok(heed::CommitOrAbort::<_, ()>::Commit(db))
+        })
+        .map_err(lm("opening the metadata table"))?
+        .unwrap_commit();
+    let Some(meta) = meta else { return Ok(()) };
+    let rtxn = env.read_txn().map_err(lm("reading the format version"))?;
+    if let Some(v) = meta.get(&rtxn, meta::FORMAT_VERSION_KEY).map_err(lm("reading the format version"))? {
+        let found = meta::read_u32(v).unwrap_or(u32::MAX);
+        if found != meta::FORMAT_VERSION {
+            return Err(Error::FormatVersion { path: path.to_path_buf(), found, supported: meta::FORMAT_VERSION });
+        }
+    }
+    Ok(())
+}
+
 fn init_meta(path: &std::path::Path, meta_db: Db, wtxn: &mut RwTxn<'_>, requested: Option<usize>) -> Result<usize> {
     let requested_limit = requested.unwrap_or(crate::storage::key::MAX_KEY_SIZE);
     let lm = |action| move |e| Error::lmdb(path, action, e);
@@ -777,5 +920,59 @@ fn init_meta(path: &std::path::Path, meta_db: Db, wtxn: &mut RwTxn<'_>, requeste
                 .map_err(lm("recording the key size limit"))?;
             Ok(requested_limit)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLES: [u64; 12] =
+        [0, 1, 255, 256, 65_535, 65_536, 1 << 24, 1_700_000_000_000, 1 << 56, u64::MAX - 1, u64::MAX, 7];
+
+    #[test]
+    fn index_keys_sort_as_their_tuples_and_parse_back() {
+        let mut tuples = Vec::new();
+        for &w in &SAMPLES {
+            for &a in &SAMPLES[..6] {
+                for &s in &SAMPLES[..4] {
+                    tuples.push((w, a, s));
+                }
+            }
+        }
+        for &t in &tuples {
+            assert_eq!(split_atime_key(&atime_key(t.0, t.1, t.2)), Some(t));
+        }
+        let mut by_bytes = tuples.clone();
+        by_bytes.sort_by(|x, y| atime_key(x.0, x.1, x.2)[..].cmp(&atime_key(y.0, y.1, y.2)[..]));
+        // Numeric order, except that NEVER (u64::MAX) is the largest window anyway.
+        tuples.sort();
+        assert_eq!(by_bytes, tuples);
+        let mut seqs = SAMPLES.to_vec();
+        seqs.sort_by(|x, y| seq_key(*x)[..].cmp(&seq_key(*y)[..]));
+        assert!(seqs.windows(2).all(|p| p[0] <= p[1]));
+        for s in SAMPLES {
+            assert_eq!(split_seq_key(&seq_key(s)), Some(s));
+        }
+        assert_eq!(&seq_key(3)[..], &[3]);
+        assert_eq!(&seq_key(1_000_000)[..], &[0x4F, 0x42, 0x40]);
+        assert_eq!(&seq_key(1 << 53)[..], &[0xE0, 0, 0x20, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&atime_key(record::NEVER, 0, 0)[..], &[0xFF, 0, 0]);
+        assert_eq!(atime_key(30 * 86_400_000, 1_700_000_000_000, 0).len(), 5 + 6 + 1);
+    }
+
+    #[test]
+    fn malformed_index_keys_are_rejected() {
+        for bad in [&[][..], &[0, 0], &[0x20], &[0x20, 5], &[0xE1, 0, 0, 0, 0, 0, 0, 0, 0], &[0xFF; 9], &[0x00; 3]] {
+            assert_eq!(split_seq_key(bad), None, "{bad:?}");
+        }
+        // Non-canonical encodings never parse: a parsed key is the key its values build.
+        assert_eq!(split_seq_key(&[0xE0, 0, 0, 0, 0, 0, 0, 0, 5]), None);
+        assert_eq!(split_seq_key(&[0xE0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]), Some(u64::MAX));
+        assert_eq!(split_atime_key(&[0xE0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0]), None);
+        assert_eq!(split_atime_key(&[0x20, 7, 0, 0]), None);
+        assert_eq!(split_atime_key(&[0u8; 24]), None);
+        assert_eq!(split_atime_key(&[0, 0, 0, 0]), None);
+        assert_eq!(split_atime_key(&[0, 0, 0]), Some((0, 0, 0)));
     }
 }
