@@ -48,6 +48,7 @@ pub struct Options {
     pub max_size: Attr<LitStr>,
     pub prune: Attr<LitStr>,
     pub companions: Attr<LitBool>,
+    pub remote: Attr<LitBool>,
     pub krate: Attr<LitStr>,
 }
 
@@ -102,6 +103,7 @@ fn set_literal(cx: &Ctxt, opts: &mut Options, name: Ident, lit: syn::Lit) {
         symbol::MAX_SIZE => want!(Str, "a size with a unit, e.g. max_size = \"2 GiB\"", max_size),
         symbol::PRUNE => want!(Str, "\"auto\" or \"manual\"", prune),
         symbol::COMPANIONS => want!(Bool, "`true` or `false`", companions),
+        symbol::REMOTE => want!(Bool, "`true` or `false`, e.g. remote = false keeps the function off the remote tier", remote),
         symbol::CRATE => want!(Str, "the path of the persistdict crate, e.g. crate = \"::my_persistdict\"", krate),
         _ => cx.error_spanned_by(
             &name,

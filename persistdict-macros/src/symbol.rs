@@ -12,6 +12,7 @@ pub const CRATE: &str = "crate";
 pub const MAX_ENTRIES: &str = "max_entries";
 pub const MAX_SIZE: &str = "max_size";
 pub const PRUNE: &str = "prune";
+pub const REMOTE: &str = "remote";
 
 pub const ALL: &[&str] = &[
     DB,
@@ -26,4 +27,5 @@ pub const ALL: &[&str] = &[
     MAX_ENTRIES,
     MAX_SIZE,
     PRUNE,
+    REMOTE,
 ];

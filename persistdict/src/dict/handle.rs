@@ -459,6 +459,9 @@ impl Handle {
             expire_examined: self.store.expire_examined.load(Ordering::Relaxed),
             used_bytes: self.store.used_bytes()?,
             evictions: self.store.evictions.load(Ordering::Relaxed),
+            remote_hits: 0,
+            remote_misses: 0,
+            remote_errors: 0,
         })
     }
 }

@@ -168,18 +168,16 @@ fn memoize<T: CacheValue, R>(
     let (Some(h), false) = (store.handle(), store.bypassed()) else { return body() };
     store.note_use(h);
     let Some(key) = kb.finish() else { return body() };
-    h.flights.run(
-        &key.0,
-        || store.cached(h, &key, &types),
-        found,
-        || {
-            let r = body();
-            if let Some(v) = stored(&r) {
-                store.store_value(h, &key, v, &types);
-            }
-            r
-        },
-    )
+    let compute = || {
+        let r = body();
+        if let Some(v) = stored(&r) {
+            store.store_value(h, &key, v, &types);
+        }
+        r
+    };
+    #[cfg(feature = "redis")]
+    let compute = || crate::remote::lead(store, h, &key, &types, stored, found, compute);
+    h.flights.run(&key.0, || store.cached(h, &key, &types), found, compute)
 }
 
 /// [`memoize`] for `async fn`s.
@@ -201,6 +199,8 @@ async fn memoize_async<T: CacheValue, R>(
         }
         r
     };
+    #[cfg(feature = "redis")]
+    let lead = crate::remote::lead_async(store, h, &key, &types, stored, found, lead);
     h.flights.run_async(&key.0, || store.cached(h, &key, &types), found, lead).await
 }
 
