@@ -103,7 +103,7 @@ mod tests {
             sealed,
             [
                 b'P', b'D', b'R', b'V', 1, 0, 8, 7, 6, 5, 4, 3, 2, 1, 2, 0, 0, 0, //
-                0x6b, 0x32, 0x32, 0x3e, b'h', b'i'
+                0x48, 0xfe, 0x3d, 0xae, b'h', b'i'
             ]
         );
     }
