@@ -11,6 +11,15 @@ use support::{RedisServer, calls, child, runs};
 
 #[test]
 fn two_processes_of_eight_threads_compute_each_call_once() {
+    each_call_once("fleet");
+}
+
+#[test]
+fn the_same_for_an_async_fn() {
+    each_call_once("async");
+}
+
+fn each_call_once(f: &str) {
     let Some(server) = RedisServer::start() else { return };
     let shared_runs = tempfile::tempdir().unwrap();
     let xs: Vec<String> = (100..120).map(|x: u64| x.to_string()).collect();
@@ -20,9 +29,10 @@ fn two_processes_of_eight_threads_compute_each_call_once() {
     let procs: Vec<_> = (0..2)
         .map(|_| {
             let local = tempfile::tempdir().unwrap();
-            let mut args = vec!["remote-calls", shared_runs.path().to_str().unwrap(), "fleet", "8", "40"];
+            let mut args = vec!["remote-calls", shared_runs.path().to_str().unwrap(), f, "8", "40"];
             args.extend(xs.iter().map(|s| s.as_str()));
-            let c = child(&server.url(), local.path(), &args, &envs).stdout(std::process::Stdio::piped()).spawn().unwrap();
+            let c =
+                child(&server.url(), local.path(), &args, &envs).stdout(std::process::Stdio::piped()).spawn().unwrap();
             (c, local)
         })
         .collect();
@@ -40,7 +50,7 @@ fn two_processes_of_eight_threads_compute_each_call_once() {
     assert_eq!(runs.len(), 20, "{runs:?}");
     assert!(runs.values().all(|&n| n == 1), "each distinct call ran once in the fleet: {runs:?}");
     assert!(hits >= 1, "the process that did not compute a call took it from the remote");
-    println!("20 calls x 8 threads x 2 processes: 20 body runs, {hits} remote hits");
+    println!("{f}: 20 calls x 8 threads x 2 processes: 20 body runs, {hits} remote hits");
 }
 
 #[test]
@@ -51,10 +61,11 @@ fn a_killed_lease_holder_is_replaced_by_exactly_one_process() {
     let envs = [("PERSISTDICT_REMOTE_LEASE_MS", "600"), ("PERSISTDICT_REMOTE_TIMEOUT_MS", "3000")];
     // The leader: a body that would take a minute.
     let leader_local = tempfile::tempdir().unwrap();
-    let mut leader = child(&server.url(), leader_local.path(), &["remote-calls", &dir, "fleet", "1", "60000", "9"], &envs)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut leader =
+        child(&server.url(), leader_local.path(), &["remote-calls", &dir, "fleet", "1", "60000", "9"], &envs)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
     let t0 = Instant::now();
     while runs(runs_dir.path()).is_empty() {
         assert!(t0.elapsed() < Duration::from_secs(20), "the leader never started its body");

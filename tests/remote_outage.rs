@@ -14,7 +14,8 @@ use support::{RedisServer, calls, child, run};
 fn figures(out: &std::process::Output) -> ([u64; 5], [u64; 3]) {
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
-    let nums: Vec<u64> = lines.next().unwrap().split_whitespace().skip(1).step_by(2).map(|n| n.parse().unwrap()).collect();
+    let nums: Vec<u64> =
+        lines.next().unwrap().split_whitespace().skip(1).step_by(2).map(|n| n.parse().unwrap()).collect();
     let stats: Vec<u64> = lines.next().unwrap().split_whitespace().skip(1).map(|n| n.parse().unwrap()).collect();
     ([nums[0], nums[1], nums[2], nums[3], nums[4]], [stats[0], stats[1], stats[2]])
 }
@@ -73,7 +74,8 @@ fn redis_killed_frozen_and_restarted_mid_run() {
 
     // The breaker closed again: the server receives results after the freeze.
     let after = tempfile::tempdir().unwrap();
-    let (_, stats) = calls(&run(child(&server.url(), after.path(), &["remote-calls", dir, "fleet", "1", "0", "424242"], &[])));
+    let (_, stats) =
+        calls(&run(child(&server.url(), after.path(), &["remote-calls", dir, "fleet", "1", "0", "424242"], &[])));
     assert_eq!(stats, [0, 1, 0]);
     assert!(server.value_keys().len() > before_freeze + 1, "the loop published again after the freeze");
 }

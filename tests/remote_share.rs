@@ -10,7 +10,13 @@ mod support;
 use support::{RedisServer, calls, child, run, runs};
 
 /// `remote-calls` of `f` in a fresh process with its own local cache.
-fn call(server: &RedisServer, runs_dir: &std::path::Path, f: &str, xs: &[u64], envs: &[(&str, &str)]) -> (Vec<(u64, u64)>, [u64; 3]) {
+fn call(
+    server: &RedisServer,
+    runs_dir: &std::path::Path,
+    f: &str,
+    xs: &[u64],
+    envs: &[(&str, &str)],
+) -> (Vec<(u64, u64)>, [u64; 3]) {
     let local = tempfile::tempdir().unwrap();
     let mut args = vec!["remote-calls".to_string(), runs_dir.display().to_string(), f.into(), "1".into(), "0".into()];
     args.extend(xs.iter().map(|x| x.to_string()));
@@ -54,8 +60,11 @@ fn garbage_under_a_key_is_a_miss_and_is_overwritten() {
     assert_eq!(&good[..4], b"PDRV");
     let mut flipped = good.clone();
     *flipped.last_mut().unwrap() ^= 1;
-    let plant: [(&str, Vec<u8>); 3] =
-        [("garbage", b"garbage".to_vec()), ("a flipped bit", flipped), ("another version", [&b"PDRV\x09"[..], &good[5..]].concat())];
+    let plant: [(&str, Vec<u8>); 3] = [
+        ("garbage", b"garbage".to_vec()),
+        ("a flipped bit", flipped),
+        ("another version", [&b"PDRV\x09"[..], &good[5..]].concat()),
+    ];
     for (i, (what, bytes)) in plant.into_iter().enumerate() {
         let _: () = redis::cmd("SET").arg(&key).arg(&bytes).query(&mut conn).unwrap();
         let runs_dir = tempfile::tempdir().unwrap();

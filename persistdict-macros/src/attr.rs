@@ -103,7 +103,9 @@ fn set_literal(cx: &Ctxt, opts: &mut Options, name: Ident, lit: syn::Lit) {
         symbol::MAX_SIZE => want!(Str, "a size with a unit, e.g. max_size = \"2 GiB\"", max_size),
         symbol::PRUNE => want!(Str, "\"auto\" or \"manual\"", prune),
         symbol::COMPANIONS => want!(Bool, "`true` or `false`", companions),
-        symbol::REMOTE => want!(Bool, "`true` or `false`, e.g. remote = false keeps the function off the remote tier", remote),
+        symbol::REMOTE => {
+            want!(Bool, "`true` or `false`, e.g. remote = false keeps the function off the remote tier", remote)
+        }
         symbol::CRATE => want!(Str, "the path of the persistdict crate, e.g. crate = \"::my_persistdict\"", krate),
         _ => cx.error_spanned_by(
             &name,

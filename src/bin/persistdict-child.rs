@@ -26,7 +26,7 @@
 //! - `remote-calls DIR FN THREADS SLEEP_MS X...` (the remote tier, configured by the
 //!   caller's PERSISTDICT_REMOTE* variables; the local store is PERSISTDICT_DIR): THREADS
 //!   threads each call the function FN (`fleet`, `local` with `remote = false`, `expiring`
-//!   with `expire_days = 2`, `big` returning 200 KiB) with every X, in an order rotated per
+//!   with `expire_days = 2`, `big` returning 200 KiB, `async`, an `async fn`) with every X, in an order rotated per
 //!   thread; each body run appends `X` to DIR/runs, then sleeps SLEEP_MS. Prints `X RESULT`
 //!   per call, then `stats REMOTE_HITS REMOTE_MISSES REMOTE_ERRORS`
 //! - `remote-invalidate DIR X`: `fleet_cache(X).invalidate()`, prints the outcome
@@ -101,7 +101,8 @@ fn pv_v2(x: u64) -> u64 {
 /// A body run of a remote-tier function: one line, appended atomically
 /// (`O_APPEND`), so that processes and threads can share the file.
 fn note_run(dir: &std::path::Path, x: u64) {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("runs")).expect("open the runs file");
+    let mut f =
+        std::fs::OpenOptions::new().create(true).append(true).open(dir.join("runs")).expect("open the runs file");
     f.write_all(format!("{x}\n").as_bytes()).expect("note a run");
 }
 
@@ -133,6 +134,33 @@ fn fleet_big(dir: std::path::PathBuf, sleep_ms: u64, x: u64) -> Vec<u8> {
     vec![x as u8; 200 << 10]
 }
 
+#[persistdict::persist_cache(ignore(dir, sleep_ms))]
+async fn fleet_async(dir: std::path::PathBuf, sleep_ms: u64, x: u64) -> u64 {
+    note_run(&dir, x);
+    std::thread::sleep(Duration::from_millis(sleep_ms));
+    x * 7 + 1
+}
+
+/// Runs a future on this thread (the helper has no async runtime): parks
+/// until woken.
+fn block_on<F: Future>(f: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
 /// One call of the remote-tier function `name`, as a number (`big`: its length).
 fn remote_call(name: &str, dir: &std::path::Path, sleep_ms: u64, x: u64) -> u64 {
     let dir = dir.to_path_buf();
@@ -141,6 +169,7 @@ fn remote_call(name: &str, dir: &std::path::Path, sleep_ms: u64, x: u64) -> u64 
         "local" => fleet_local(dir, sleep_ms, x),
         "expiring" => fleet_expiring(dir, sleep_ms, x),
         "big" => fleet_big(dir, sleep_ms, x).len() as u64,
+        "async" => block_on(fleet_async(dir, sleep_ms, x)),
         other => panic!("no remote function {other}"),
     }
 }
@@ -151,6 +180,7 @@ fn remote_stats(name: &str) -> String {
         "local" => fleet_local_cache(d, 0, 0).store(),
         "expiring" => fleet_expiring_cache(d, 0, 0).store(),
         "big" => fleet_big_cache(d, 0, 0).store(),
+        "async" => fleet_async_cache(d, 0, 0).store(),
         _ => fleet_cache(d, 0, 0).store(),
     };
     match store.stats() {

@@ -31,7 +31,9 @@ impl RedisServer {
         let found = Command::new("redis-server").arg("--version").output().is_ok_and(|o| o.status.success());
         if !found {
             assert!(!required(), "PERSISTDICT_REQUIRE_REDIS=1 but redis-server is not installed");
-            println!("SKIPPED: redis-server is not installed (apt-get install redis-server); set PERSISTDICT_REQUIRE_REDIS=1 to fail instead");
+            println!(
+                "SKIPPED: redis-server is not installed (apt-get install redis-server); set PERSISTDICT_REQUIRE_REDIS=1 to fail instead"
+            );
             return None;
         }
         let mut s = RedisServer {

@@ -75,8 +75,10 @@ pub(crate) fn parse(url: String, var: &dyn Fn(&str) -> Option<String>) -> Result
             Some(v) => v.trim().parse::<u64>().map_err(|_| format!("{name}={v:?} is not a whole number")),
         }
     };
-    let timeout = Duration::from_millis(number("PERSISTDICT_REMOTE_TIMEOUT_MS", DEFAULT_TIMEOUT.as_millis() as u64)?.max(1));
-    let max_value = usize::try_from(number("PERSISTDICT_REMOTE_MAX_VALUE", DEFAULT_MAX_VALUE as u64)?).unwrap_or(usize::MAX);
+    let timeout =
+        Duration::from_millis(number("PERSISTDICT_REMOTE_TIMEOUT_MS", DEFAULT_TIMEOUT.as_millis() as u64)?.max(1));
+    let max_value =
+        usize::try_from(number("PERSISTDICT_REMOTE_MAX_VALUE", DEFAULT_MAX_VALUE as u64)?).unwrap_or(usize::MAX);
     let lease = Duration::from_millis(number("PERSISTDICT_REMOTE_LEASE_MS", DEFAULT_LEASE.as_millis() as u64)?.max(30));
     let namespace = var("PERSISTDICT_REMOTE_NAMESPACE").map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
     if let Some(n) = &namespace {
@@ -89,7 +91,9 @@ pub(crate) fn parse(url: String, var: &dyn Fn(&str) -> Option<String>) -> Result
 /// Redis Cluster hash tag), no whitespace or control characters.
 pub(crate) fn check_namespace(n: &str) -> Result<(), String> {
     if n.chars().any(|c| c == '{' || c == '}' || c.is_whitespace() || c.is_control()) {
-        return Err(format!("PERSISTDICT_REMOTE_NAMESPACE={n:?}: braces, spaces and control characters are not allowed"));
+        return Err(format!(
+            "PERSISTDICT_REMOTE_NAMESPACE={n:?}: braces, spaces and control characters are not allowed"
+        ));
     }
     Ok(())
 }

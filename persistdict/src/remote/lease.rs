@@ -147,7 +147,8 @@ impl Held {
         let (c, k, t) = (client.clone(), lease_key.clone(), token.clone());
         let spawned = std::thread::Builder::new().name("persistdict-lease".into()).spawn(move || {
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                let renewed = c.run("renew a lease", |conn| scripts().renew.key(&k).arg(&t).arg(lease_ms).invoke::<i64>(conn));
+                let renewed =
+                    c.run("renew a lease", |conn| scripts().renew.key(&k).arg(&t).arg(lease_ms).invoke::<i64>(conn));
                 if !matches!(renewed, Ok(1)) {
                     // Lost (lapsed during an outage, taken over) or the
                     // remote is down: stop; the value is still published.

@@ -218,8 +218,12 @@ impl FnRemote {
         }
         let sealed = envelope::seal(&key.0, types.fp, &bytes)?;
         if sealed.len() > self.client.config.max_value {
-            debug!(function = self.namespace, bytes = sealed.len(), limit = self.client.config.max_value,
-                "persist_cache: the result is above PERSISTDICT_REMOTE_MAX_VALUE; it stays local");
+            debug!(
+                function = self.namespace,
+                bytes = sealed.len(),
+                limit = self.client.config.max_value,
+                "persist_cache: the result is above PERSISTDICT_REMOTE_MAX_VALUE; it stays local"
+            );
             return None;
         }
         Some(sealed)
@@ -286,7 +290,9 @@ pub(crate) fn lead<T: Serialize + DeserializeOwned, R>(
 }
 
 /// [`lead`] for `async fn`s: waiting does not block the executor (remote
-/// round trips are short blocking socket calls, bounded by the timeout).
+/// round trips are short blocking socket calls, bounded by the timeout). No
+/// `T` is held across an await: the future is `Send` whenever it was
+/// without the remote tier.
 pub(crate) async fn lead_async<T: Serialize + DeserializeOwned, R>(
     store: &MemoStore,
     h: &Handle,
@@ -298,46 +304,45 @@ pub(crate) async fn lead_async<T: Serialize + DeserializeOwned, R>(
 ) -> R {
     let Some(remote) = store.remote() else { return compute.await };
     let keys = remote.keys(key);
-    match remote.look::<T>(&keys, key, types) {
+    let missed = match remote.look::<T>(&keys, key, types) {
         Look::Hit(v) => {
             store.store_value(h, key, &v, types);
             return found(v);
         }
-        Look::Miss => {}
-        Look::Unavailable => {
-            let r = compute.await;
-            remote.publish(&keys, key, stored(&r), types, None);
-            return r;
+        Look::Miss => true,
+        Look::Unavailable => false,
+    };
+    let mut held = None;
+    if missed {
+        let token = lease::token();
+        let mut backoff = Backoff::new();
+        loop {
+            let wait = match remote.acquire::<T>(&keys, key, types, &token) {
+                Step::Found(v) => {
+                    store.store_value(h, key, &v, types);
+                    return found(v);
+                }
+                Step::Lead(lease) => {
+                    held = Some(lease);
+                    break;
+                }
+                Step::Wait => backoff.next(),
+                Step::Alone => break,
+            };
+            lease::Delay::new(wait).await;
         }
     }
-    let token = lease::token();
-    let mut backoff = Backoff::new();
-    loop {
-        match remote.acquire::<T>(&keys, key, types, &token) {
-            Step::Found(v) => {
-                store.store_value(h, key, &v, types);
-                return found(v);
-            }
-            Step::Lead(held) => {
-                let r = compute.await;
-                remote.publish(&keys, key, stored(&r), types, Some(held));
-                return r;
-            }
-            Step::Wait => lease::Delay::new(backoff.next()).await,
-            Step::Alone => {
-                let r = compute.await;
-                remote.publish(&keys, key, stored(&r), types, None);
-                return r;
-            }
-        }
-    }
+    let r = compute.await;
+    remote.publish(&keys, key, stored(&r), types, held);
+    r
 }
 
 /// `CallKey::invalidate` on the remote: deletes the call's value.
 pub(crate) fn invalidate(store: &MemoStore, key: &Key) {
     let Some(remote) = store.remote() else { return };
     let keys = remote.keys(key);
-    let _ = remote.count(remote.client.run("delete a value", |c| redis::cmd("UNLINK").arg(&keys.value).query::<i64>(c)));
+    let _ =
+        remote.count(remote.client.run("delete a value", |c| redis::cmd("UNLINK").arg(&keys.value).query::<i64>(c)));
 }
 
 /// `MemoStore::clear` on the remote: `SCAN` and `UNLINK` of the function's
