@@ -1,7 +1,9 @@
 //! The remote tier (feature `redis`): a memoized call answered by Redis
 //! (a local miss, one `GET`, the checks, the local insert) against a local
-//! hit of the same call and a raw `redis` GET of the same bytes, in the
-//! same run, on a `redis-server` this bench starts on a unix socket.
+//! hit of the same call, a local miss of a `remote = false` twin (its
+//! compute and local insert: the local part of a remote hit), and a raw
+//! `redis` GET of the same bytes, in the same run, on a `redis-server` this
+//! bench starts on a unix socket.
 //!
 //! `cargo bench -p persistdict --features redis --bench remote` (needs
 //! `redis-server` on the PATH).
@@ -21,36 +23,50 @@ fn blob(id: u64) -> Vec<u8> {
     vec![id as u8; 1024]
 }
 
-struct Server(Child, tempfile::TempDir);
+/// The same without the remote tier: its miss is the local part of a remote hit.
+#[persist_cache(durability = "no_sync", lru_capacity = 0, remote = false)]
+fn blob_local(id: u64) -> Vec<u8> {
+    vec![id as u8; 1024]
+}
+
+/// The server and its directory (removed after it).
+struct Server {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
 fn start() -> (Server, String) {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("redis.sock");
-    let child = Command::new("redis-server")
-        .args(["--port", "0", "--unixsocket"])
-        .arg(&sock)
-        .args(["--save", "", "--appendonly", "no", "--dir"])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server on the PATH");
+    let server = Server { child: spawn_server(&sock, dir.path()), _dir: dir };
     let url = format!("redis+unix://{}", sock.display());
     for _ in 0..2000 {
         if let Ok(mut c) = redis::Client::open(url.as_str()).and_then(|c| c.get_connection())
             && redis::cmd("PING").query::<String>(&mut c).is_ok()
         {
-            return (Server(child, dir), url);
+            return (server, url);
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    panic!("redis-server did not start");
+    panic!("redis-server did not start"); // `server` is killed as it drops
+}
+
+fn spawn_server(sock: &std::path::Path, dir: &std::path::Path) -> Child {
+    Command::new("redis-server")
+        .args(["--port", "0", "--unixsocket"])
+        .arg(sock)
+        .args(["--save", "", "--appendonly", "no", "--dir"])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server on the PATH")
 }
 
 fn remote(c: &mut Criterion) {
@@ -72,9 +88,20 @@ fn remote(c: &mut Criterion) {
     g.bench_function("local hit", |b| b.iter(|| black_box(blob(black_box(7)))));
     g.bench_function("remote hit (local miss, GET, local insert)", |b| {
         b.iter_batched(
-            || assert!(dict.remove(&key).unwrap()), // the local copy only
+            || assert!(dict.remove(&key).unwrap()), // the local copy only, untimed
             |()| black_box(blob(black_box(7))),
-            BatchSize::SmallInput,
+            BatchSize::PerIteration,
+        )
+    });
+    assert_eq!(blob_local(7).len(), 1024);
+    let local_call = blob_local_cache(7);
+    let local_key = local_call.key().unwrap();
+    let local_dict = local_call.store().dict::<Vec<u8>>().unwrap();
+    g.bench_function("local miss (compute, local insert), no remote", |b| {
+        b.iter_batched(
+            || assert!(local_dict.remove(&local_key).unwrap()),
+            |()| black_box(blob_local(black_box(7))),
+            BatchSize::PerIteration,
         )
     });
     g.bench_function("raw redis GET of the same bytes", |b| {
