@@ -172,13 +172,19 @@ fn the_budget_holds_under_two_writer_processes_and_four_threads() {
         })
         .collect();
     // Meanwhile, four threads of this process write under the same budget.
-    let d = budgeted(&path).max_entries(150).open().unwrap();
+    // The child writes `u64` keys: so does this process (one key type per database).
+    let d: PersistDict<u64, Vec<u8>> = PersistDict::builder(&path)
+        .maintenance(Maintenance::Disabled)
+        .durability(persistdict::Durability::NoSync)
+        .max_entries(150)
+        .open()
+        .unwrap();
     std::thread::scope(|s| {
         for t in 0..4u32 {
             let d = d.clone();
             s.spawn(move || {
-                for i in 0..300u32 {
-                    d.insert(&(t * 10_000 + i), &vec![t as u8; 16]).unwrap();
+                for i in 0..300u64 {
+                    d.insert(&(u64::from(t) * 10_000 + i), &vec![t as u8; 16]).unwrap();
                     assert!(d.len().unwrap() <= 150);
                 }
             });
@@ -190,5 +196,6 @@ fn the_budget_holds_under_two_writer_processes_and_four_threads() {
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "done", "a process saw the budget exceeded");
     }
     assert_eq!(d.len().unwrap(), 150);
-    assert!(d.check_integrity().unwrap().is_clean());
+    let report = d.check_integrity().unwrap();
+    assert!(report.is_clean(), "{report:?}");
 }

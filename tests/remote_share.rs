@@ -118,7 +118,7 @@ fn expiry_maps_to_the_redis_ttl() {
     let two_days = 2 * 86_400_000;
     let expiring = ttls.iter().filter(|&&t| t > two_days - 60_000 && t <= two_days).count();
     let forever = ttls.iter().filter(|&&t| t == -1).count();
-    assert_eq!((expiring, forever), (1, 1), "expire_days = 2 is a 2-day PTTL, no window none: {ttls:?}");
+    assert_eq!((expiring, forever), (1, 1), "expire_days = 2 is a 2-day PTTL, no window no TTL: {ttls:?}");
     // A remote hit slides the TTL back up, like the local window.
     let k = keys.iter().zip(&ttls).find(|(_, t)| **t > 0).unwrap().0;
     let _: () = redis::cmd("PEXPIRE").arg(k).arg(60_000).query(&mut conn).unwrap();
@@ -126,6 +126,18 @@ fn expiry_maps_to_the_redis_ttl() {
     assert_eq!(stats[0], 1);
     let t: i64 = redis::cmd("PTTL").arg(k).query(&mut conn).unwrap();
     assert!(t > two_days - 60_000, "the hit refreshed the TTL: {t}");
+
+    // Under fresh_for = "1h" the TTL is the hour, counted from the write: a
+    // remote value is never older than that, and a hit does not extend it.
+    call(&server, a.path(), "fresh", &[3], &[]);
+    let k = server.value_keys().into_iter().find(|k| !keys.contains(k)).unwrap();
+    let t: i64 = redis::cmd("PTTL").arg(&k).query(&mut conn).unwrap();
+    assert!(t > 3_600_000 - 60_000 && t <= 3_600_000, "{t}");
+    let _: () = redis::cmd("PEXPIRE").arg(&k).arg(60_000).query(&mut conn).unwrap();
+    let (_, stats) = call(&server, tempfile::tempdir().unwrap().path(), "fresh", &[3], &[]);
+    assert_eq!(stats[0], 1);
+    let t: i64 = redis::cmd("PTTL").arg(&k).query(&mut conn).unwrap();
+    assert!(t <= 60_000, "the hit left the TTL alone: {t}");
 }
 
 #[test]

@@ -47,6 +47,12 @@ pub struct Options {
     pub max_entries: Attr<LitInt>,
     pub max_size: Attr<LitStr>,
     pub prune: Attr<LitStr>,
+    pub expire: Attr<LitStr>,
+    pub fresh_for: Attr<LitStr>,
+    pub on_error: Attr<LitStr>,
+    pub single_flight: Attr<LitStr>,
+    pub lease_timeout: Attr<LitStr>,
+    pub extra_key: Attr<syn::Expr>,
     pub companions: Attr<LitBool>,
     pub remote: Attr<LitBool>,
     pub krate: Attr<LitStr>,
@@ -63,6 +69,11 @@ pub fn parse(cx: &Ctxt, args: TokenStream) -> Options {
                 syn::parenthesized!(content in input);
                 let list = Punctuated::<Ident, Token![,]>::parse_terminated_with(&content, Ident::parse_any)?;
                 opts.ignore.set(cx, name, list.into_iter().collect());
+            } else if key == symbol::EXTRA_KEY {
+                let _: Token![=] =
+                    input.parse().map_err(|e| syn::Error::new(e.span(), "expected `extra_key = <expression>`"))?;
+                let expr: syn::Expr = input.parse()?;
+                opts.extra_key.set(cx, name, expr);
             } else {
                 let _: Token![=] =
                     input.parse().map_err(|e| syn::Error::new(e.span(), format!("expected `{key} = ...`")))?;
@@ -102,6 +113,11 @@ fn set_literal(cx: &Ctxt, opts: &mut Options, name: Ident, lit: syn::Lit) {
         symbol::MAX_ENTRIES => want!(Int, "a number of entries, e.g. max_entries = 100000", max_entries),
         symbol::MAX_SIZE => want!(Str, "a size with a unit, e.g. max_size = \"2 GiB\"", max_size),
         symbol::PRUNE => want!(Str, "\"auto\" or \"manual\"", prune),
+        symbol::EXPIRE => want!(Str, "a duration, e.g. expire = \"12h\" or \"30days\"", expire),
+        symbol::FRESH_FOR => want!(Str, "a duration, e.g. fresh_for = \"1h\"", fresh_for),
+        symbol::ON_ERROR => want!(Str, "\"serve_stale\"", on_error),
+        symbol::SINGLE_FLIGHT => want!(Str, "\"machine\" or \"process\"", single_flight),
+        symbol::LEASE_TIMEOUT => want!(Str, "a duration, e.g. lease_timeout = \"30s\"", lease_timeout),
         symbol::COMPANIONS => want!(Bool, "`true` or `false`", companions),
         symbol::REMOTE => {
             want!(Bool, "`true` or `false`, e.g. remote = false keeps the function off the remote tier", remote)

@@ -124,9 +124,16 @@ fn expand(opts: &Options, f: &CachedFn) -> TokenStream {
         let body = quote!(move || -> #ret { #(#restore)* #(#stmts)* });
         quote_spanned!(ret_span=> #kind.call(__persistdict_store, __persistdict_kb, #body))
     };
+    // `on_error = "serve_stale"` needs a `Result`: asked of the compiler
+    // (aliases!), reported at the option.
+    let serve_stale_check = opts.on_error.get().map(|lit| {
+        let span = lit.span();
+        quote_spanned! {span=> #private::serve_stale_needs_a_result(&#kind);}
+    });
     let wrapper = quote! {
         #(#attrs)*
         #vis #sig {
+            #serve_stale_check
             static __PERSISTDICT_STORE: #private::MemoStore = #private::MemoStore::new(#config);
             let __persistdict_store: &'static #private::MemoStore = &__PERSISTDICT_STORE;
             let __persistdict_kb = #key_block;
@@ -182,20 +189,25 @@ fn config_tokens(opts: &Options, f: &CachedFn, private: &TokenStream) -> TokenSt
         Some(lit) => quote!(::core::option::Option::Some(#lit)),
         None => quote!(::core::option::Option::None),
     };
-    let expire = match opts.expire_days.get() {
-        Some(lit) => quote!(::core::option::Option::Some(#lit)),
+    let some_u64 = |v: Option<u64>| match v {
+        Some(n) => quote!(::core::option::Option::Some(#n)),
         None => quote!(::core::option::Option::None),
     };
+    let duration = |lit: Option<&syn::LitStr>| lit.and_then(|l| valid::parse_duration_ms(&l.value()));
+    let expire_ms = duration(opts.expire.get()).or_else(|| {
+        opts.expire_days.get().and_then(|d| d.base10_parse::<u64>().ok()).map(|d| d.saturating_mul(86_400_000))
+    });
+    let expire = some_u64(expire_ms);
+    let fresh_for = some_u64(duration(opts.fresh_for.get()));
+    let serve_stale = opts.on_error.get().is_some_and(|e| e.value() == "serve_stale");
+    let machine_flight = opts.single_flight.get().is_none_or(|s| s.value() == "machine");
+    let lease_timeout_ms = duration(opts.lease_timeout.get()).unwrap_or(30_000);
     let durability = match opts.durability.get().map(|d| d.value()).as_deref() {
         Some("sync") => quote!(Sync),
         Some("no_sync") => quote!(NoSync),
         _ => quote!(NoMetaSync),
     };
     let lru: usize = opts.lru_capacity.get().and_then(|l| l.base10_parse().ok()).unwrap_or(128);
-    let some_u64 = |v: Option<u64>| match v {
-        Some(n) => quote!(::core::option::Option::Some(#n)),
-        None => quote!(::core::option::Option::None),
-    };
     let max_entries = some_u64(opts.max_entries.get().and_then(|n| n.base10_parse::<u64>().ok()));
     let max_bytes = some_u64(opts.max_size.get().and_then(|s| valid::parse_size(&s.value())));
     let prune_auto = opts.prune.get().is_some_and(|p| p.value() == "auto");
@@ -234,7 +246,11 @@ fn config_tokens(opts: &Options, f: &CachedFn, private: &TokenStream) -> TokenSt
             db: #db,
             crate_name: ::core::env!("CARGO_PKG_NAME"),
             namespace: #namespace,
-            expire_days: #expire,
+            expire_ms: #expire,
+            fresh_for_ms: #fresh_for,
+            serve_stale: #serve_stale,
+            machine_flight: #machine_flight,
+            lease_timeout_ms: #lease_timeout_ms,
             durability: #private::Durability::#durability,
             lru_capacity: #lru,
             max_bytes: #max_bytes,
@@ -271,6 +287,10 @@ fn key_tokens(opts: &Options, f: &CachedFn, private: &TokenStream, companion: Op
         } else {
             parts.push(quote_spanned!(span=> #private::KeyBuilder::arg::<#ty>(&mut __persistdict_kb, &#binding);));
         }
+    }
+    if let Some(expr) = opts.extra_key.get() {
+        let span = expr.span();
+        parts.push(quote_spanned!(span=> #private::KeyBuilder::extra(&mut __persistdict_kb, &(#expr));));
     }
     let companion = match companion {
         Some((from, to)) => quote!(::core::option::Option::Some((#from, #to))),

@@ -12,6 +12,12 @@ pub const CRATE: &str = "crate";
 pub const MAX_ENTRIES: &str = "max_entries";
 pub const MAX_SIZE: &str = "max_size";
 pub const PRUNE: &str = "prune";
+pub const EXPIRE: &str = "expire";
+pub const FRESH_FOR: &str = "fresh_for";
+pub const ON_ERROR: &str = "on_error";
+pub const SINGLE_FLIGHT: &str = "single_flight";
+pub const LEASE_TIMEOUT: &str = "lease_timeout";
+pub const EXTRA_KEY: &str = "extra_key";
 pub const REMOTE: &str = "remote";
 
 pub const ALL: &[&str] = &[

@@ -115,6 +115,7 @@ pub fn check(cx: &Ctxt, opts: &Options, f: &CachedFn) {
             "`db` must not be empty: give a directory path, or leave `db` out to use the per-crate default",
         );
     }
+    check_durations(cx, opts);
     if let Some(p) = opts.prune.get()
         && !["auto", "manual"].contains(&p.value().as_str())
     {
@@ -216,6 +217,53 @@ fn check_mutable_arguments(cx: &Ctxt, opts: &Options, f: &CachedFn) {
 }
 
 /// Parses a size like `2 GiB`, `512MB`, `100 B` into bytes.
+/// A humantime duration in milliseconds (at least 1 ms).
+pub fn parse_duration_ms(text: &str) -> Option<u64> {
+    let d = humantime::parse_duration(text.trim()).ok()?;
+    u64::try_from(d.as_millis()).ok().filter(|ms| *ms >= 1)
+}
+
+fn check_durations(cx: &Ctxt, opts: &Options) {
+    for (name, lit) in [
+        (symbol::EXPIRE, opts.expire.get()),
+        (symbol::FRESH_FOR, opts.fresh_for.get()),
+        (symbol::LEASE_TIMEOUT, opts.lease_timeout.get()),
+    ] {
+        if let Some(lit) = lit
+            && parse_duration_ms(&lit.value()).is_none()
+        {
+            cx.error_spanned_by(
+                lit,
+                format!("`{name}` must be a duration of at least 1ms, e.g. \"90s\", \"12h\", \"30days\" (units: ms, s, m, h, d/days, w)"),
+            );
+        }
+    }
+    if let (Some(_), Some(days)) = (opts.expire.get(), opts.expire_days.get()) {
+        cx.error_spanned_by(days, "give `expire` or `expire_days`, not both (`expire = \"30days\"` says the same)");
+    }
+    if let Some(e) = opts.on_error.get()
+        && e.value() != "serve_stale"
+    {
+        cx.error_spanned_by(e, format!("unknown on_error policy {:?}; the one policy is \"serve_stale\"", e.value()));
+    }
+    if let Some(s) = opts.single_flight.get()
+        && !["machine", "process"].contains(&s.value().as_str())
+    {
+        cx.error_spanned_by(
+            s,
+            format!(
+                "unknown single_flight {:?}; use \"machine\" (every process on this machine computes a call once, the default) or \"process\"",
+                s.value()
+            ),
+        );
+    }
+    if let (Some(t), Some(s)) = (opts.lease_timeout.get(), opts.single_flight.get())
+        && s.value() == "process"
+    {
+        cx.error_spanned_by(t, "`lease_timeout` applies to single_flight = \"machine\" only");
+    }
+}
+
 pub fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
     let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());

@@ -4,7 +4,9 @@
 pub use serde;
 pub use tracing;
 
-pub use crate::memo::call::{KindProbe, PlainKind, PlainProbe, ResultKind, ResultProbe};
+pub use crate::memo::call::{
+    KindProbe, PlainKind, PlainProbe, ResultKind, ResultProbe, ServeStaleKind, serve_stale_needs_a_result,
+};
 pub use crate::memo::key::{CacheKey, CacheValue, Key, KeyBuilder};
 pub use crate::memo::store::{CallKey, MemoConfig, MemoStore};
 pub use crate::storage::store::Durability;

@@ -65,6 +65,18 @@ pub enum Error {
         reason: String,
     },
 
+    /// The path is not a persistdict database (an empty directory, a file,
+    /// another application's LMDB environment), or a file is not a
+    /// persistdict export; from [`raw::RawDb`](crate::raw::RawDb), which
+    /// then created and changed nothing.
+    #[error("{path}: not a persistdict database: {reason}; nothing was changed")]
+    NotADatabase {
+        /// The path given.
+        path: PathBuf,
+        /// What was found instead.
+        reason: String,
+    },
+
     /// The database was written with an on-disk layout this version does not read.
     #[error(
         "{path}: on-disk format version {found} is not supported (this build reads version {supported}); use the persistdict version that wrote it, or move the directory aside"

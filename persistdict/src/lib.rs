@@ -99,6 +99,7 @@ mod dict;
 mod error;
 mod lifecycle;
 mod memo;
+pub mod raw;
 #[cfg(feature = "redis")]
 mod remote;
 mod storage;
@@ -159,7 +160,12 @@ pub struct ReadmeDoctests;
 /// | option | meaning | default |
 /// |---|---|---|
 /// | `db = "path"` | the database directory; a relative path resolves against the current directory at the first call of the function or its companion (once, for both) | `<root>/<crate name>/`, where `<root>` is `$PERSISTDICT_DIR`, else `persistdict/` in the platform's user cache folder (`~/.cache` on Linux) |
-/// | `expire_days = N` | results unused for `N` days expire (per entry: other functions sharing the `db` keep their own windows) | never |
+/// | `expire = "12h"` (or `expire_days = N`) | results unused for that long expire (per entry: other functions sharing the `db` keep their own windows); a duration: `ms`, `s`, `m`, `h`, `d`/`days`, `w` | never |
+/// | `fresh_for = "1h"` | a result older than this *since it was computed* is recomputed at the next call (the old one stays until the new one is stored); survives restarts (the time is in the database) | always fresh |
+/// | `on_error = "serve_stale"` | for a `Result` function (a compile error otherwise): when recomputing a stale result fails, return the last stored `Ok` instead, with a warning | the `Err` |
+/// | `single_flight = "machine" \| "process"` | who computes a call once when many ask at the same time: every process on the machine (a lease in the database; waiters take over from a leader that died or froze) or each process alone | `"machine"` |
+/// | `lease_timeout = "30s"` | with `"machine"`: a leader's lease not renewed for this long is taken over (a live leader renews it every third of it) | `"30s"` |
+/// | `extra_key = <expr>` | any `Serialize` expression, evaluated at each call with the arguments in scope, folded into the key: a model version, a file's mtime or hash, a helper's version constant — what the namespace cannot see | none |
 /// | `version = "..."` | pins the namespace: results survive edits of the body (bump it when the meaning changes) | a digest of the body's tokens: editing the body invalidates old results; comments and whitespace do not |
 /// | `name = "..."` | the namespace's name, instead of the module path and function name (stable across moves and renames) | `module_path!()::fn_name` |
 /// | `ignore(arg, ...)` | arguments left out of the key (a client, a logger, `self`); required for `&mut` arguments and `&mut self` | none |
@@ -207,8 +213,30 @@ pub struct ReadmeDoctests;
 ///   read or written, or a stored result no longer decodes, the function
 ///   runs and returns normally and a `tracing` warning says why (install a
 ///   `tracing` subscriber to see it).
-/// - Single flight: concurrent callers with the same arguments in one
-///   process compute once; different arguments never wait on each other.
+/// - Single flight: concurrent callers with the same arguments compute once
+///   — across every process of the machine by default (`single_flight`),
+///   else within the process; different arguments never wait on each other.
+///   The leader writes a lease (its pid and process start time) before it
+///   computes and removes it with the result, in the transaction that
+///   stores it: a miss costs two write transactions. Waiters poll with
+///   backoff (1 ms to 100 ms) and take over when the leader's process is
+///   gone (a reused pid is not mistaken for it) or its lease was not renewed
+///   within `lease_timeout`. Two processes computing calls that need each
+///   other's results do not wait forever: a caller that is itself computing
+///   under a lease waits 2 s at most, any caller 4 lease timeouts, then
+///   computes too, with a warning.
+/// - Failing calls: when the leader fails (an `Err`, a panic), the callers
+///   that waited for it each try at once, concurrently, rather than one
+///   after another.
+/// - `async fn`s never block their executor on the disk: their writes run on
+///   a writer thread and their waits on a timer thread (no runtime
+///   dependency).
+/// - What the namespace cannot see: helpers the body calls, files behind a
+///   path argument, a remote model's version. Pin them with `version`, or
+///   fold them into the key with `extra_key`.
+/// - `store().stats()` counts this process's hits, misses, computations
+///   (and their time), waits for other processes, stale serves and errors;
+///   `tracing` debug events say the same per call, with the function's name.
 /// - `&mut` arguments and `&mut self` are a compile error unless ignored:
 ///   on a hit the body does not run, so its changes would silently vanish.
 ///

@@ -21,12 +21,19 @@
 //! - `versions DIR V MILLIS`: calls version V (1 or 2) of the memoized function
 //!   named `pv` (store under DIR) with 0..5, then again every 10 ms for MILLIS; prints `done`
 //! - `hold PATH MILLIS`: opens PATH (`PersistDict<u64, u64>`), prints `opened`, sleeps MILLIS
+//! - `flight DIR THREADS X...`: THREADS threads each call a memoized function
+//!   (single_flight = "machine", store under DIR) with every X; its body appends
+//!   `pid x` to DIR/runs and sleeps 30 ms (30 s for X = 999 with FLIGHT_SLOW set);
+//!   prints `x result` lines
+//! - `flight-process DIR X`: the same with single_flight = "process", 4 threads
+//! - `stale DIR X`: calls a `Result` function with fresh_for = "300ms" and
+//!   on_error = "serve_stale" (fails while DIR/fail exists); prints `ok VALUE` or `err E`
 //! - `fsize-macro DIR LIMIT`: the same limit, then calls a `#[persist_cache]` function
 //!   whose store is under DIR (`PERSISTDICT_DIR`) and prints its results
 //! - `remote-calls DIR FN THREADS SLEEP_MS X...` (the remote tier, configured by the
 //!   caller's PERSISTDICT_REMOTE* variables; the local store is PERSISTDICT_DIR): THREADS
 //!   threads each call the function FN (`fleet`, `local` with `remote = false`, `expiring`
-//!   with `expire_days = 2`, `big` returning 200 KiB, `async`, an `async fn`) with every X, in an order rotated per
+//!   with `expire_days = 2`, `fresh` with `fresh_for = "1h"` too, `big` returning 200 KiB, `async`, an `async fn`) with every X, in an order rotated per
 //!   thread; each body run appends `X` to DIR/runs, then sleeps SLEEP_MS. Prints `X RESULT`
 //!   per call, then `stats REMOTE_HITS REMOTE_MISSES REMOTE_ERRORS`
 //! - `remote-invalidate DIR X`: `fleet_cache(X).invalidate()`, prints the outcome
@@ -127,6 +134,13 @@ fn fleet_expiring(dir: std::path::PathBuf, sleep_ms: u64, x: u64) -> u64 {
     x * 7 + 1
 }
 
+#[persistdict::persist_cache(ignore(dir, sleep_ms), fresh_for = "1h", expire_days = 2)]
+fn fleet_fresh(dir: std::path::PathBuf, sleep_ms: u64, x: u64) -> u64 {
+    note_run(&dir, x);
+    std::thread::sleep(Duration::from_millis(sleep_ms));
+    x * 7 + 1
+}
+
 #[persistdict::persist_cache(ignore(dir, sleep_ms))]
 fn fleet_big(dir: std::path::PathBuf, sleep_ms: u64, x: u64) -> Vec<u8> {
     note_run(&dir, x);
@@ -168,6 +182,7 @@ fn remote_call(name: &str, dir: &std::path::Path, sleep_ms: u64, x: u64) -> u64 
         "fleet" => fleet(dir, sleep_ms, x),
         "local" => fleet_local(dir, sleep_ms, x),
         "expiring" => fleet_expiring(dir, sleep_ms, x),
+        "fresh" => fleet_fresh(dir, sleep_ms, x),
         "big" => fleet_big(dir, sleep_ms, x).len() as u64,
         "async" => block_on(fleet_async(dir, sleep_ms, x)),
         other => panic!("no remote function {other}"),
@@ -179,6 +194,7 @@ fn remote_stats(name: &str) -> String {
     let store = match name {
         "local" => fleet_local_cache(d, 0, 0).store(),
         "expiring" => fleet_expiring_cache(d, 0, 0).store(),
+        "fresh" => fleet_fresh_cache(d, 0, 0).store(),
         "big" => fleet_big_cache(d, 0, 0).store(),
         "async" => fleet_async_cache(d, 0, 0).store(),
         _ => fleet_cache(d, 0, 0).store(),
@@ -187,6 +203,36 @@ fn remote_stats(name: &str) -> String {
         Ok(s) => format!("stats {} {} {}", s.remote_hits, s.remote_misses, s.remote_errors),
         Err(e) => format!("stats error {e}"),
     }
+}
+
+/// Appends one line in one write (O_APPEND: lines of concurrent processes never interleave).
+fn append_line(path: &std::path::Path, line: &str) {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("open the run log");
+    f.write_all(format!("{line}\n").as_bytes()).expect("append to the run log");
+}
+
+#[persistdict::persist_cache(ignore(dir), lease_timeout = "5s")]
+fn flight_body(dir: std::path::PathBuf, x: u64) -> u64 {
+    append_line(&dir.join("runs"), &format!("{} {x}", std::process::id()));
+    let slow = x == 999 && std::env::var_os("FLIGHT_SLOW").is_some();
+    std::thread::sleep(Duration::from_millis(if slow { 30_000 } else { 30 }));
+    x * 7
+}
+
+#[persistdict::persist_cache(ignore(dir), single_flight = "process")]
+fn flight_process_body(dir: std::path::PathBuf, x: u64) -> u64 {
+    append_line(&dir.join("runs"), &format!("{} {x}", std::process::id()));
+    std::thread::sleep(Duration::from_millis(100));
+    x * 7
+}
+
+#[persistdict::persist_cache(ignore(dir), fresh_for = "300ms", on_error = "serve_stale")]
+fn stale_body(dir: std::path::PathBuf, x: u64) -> Result<String, String> {
+    append_line(&dir.join("runs"), &format!("{} {x}", std::process::id()));
+    if dir.join("fail").exists() {
+        return Err("the API is down".into());
+    }
+    Ok(format!("value {x} at {}", now_ms()))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -345,6 +391,52 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
             writeln!(out, "done")?;
+        }
+        "flight" => {
+            // SAFETY: single-threaded so far.
+            unsafe { std::env::set_var("PERSISTDICT_DIR", path) };
+            let threads: u64 = args[3].parse()?;
+            let xs: Vec<u64> = args[4..].iter().map(|a| a.parse()).collect::<Result<_, _>>()?;
+            let lines: Vec<String> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|t| {
+                        let xs = &xs;
+                        s.spawn(move || {
+                            let mut out = Vec::new();
+                            // Each thread in its own order.
+                            let mut order: Vec<u64> = xs.clone();
+                            order.rotate_left((t as usize) % xs.len().max(1));
+                            for x in order {
+                                out.push(format!("{x} {}", flight_body(path.into(), x)));
+                            }
+                            out
+                        })
+                    })
+                    .collect();
+                handles.into_iter().flat_map(|h| h.join().expect("thread")).collect()
+            });
+            for l in lines {
+                writeln!(out, "{l}")?;
+            }
+        }
+        "flight-process" => {
+            // SAFETY: single-threaded so far.
+            unsafe { std::env::set_var("PERSISTDICT_DIR", path) };
+            let x: u64 = args[3].parse()?;
+            std::thread::scope(|s| {
+                for _ in 0..4 {
+                    s.spawn(|| assert_eq!(flight_process_body(path.into(), x), x * 7));
+                }
+            });
+            writeln!(out, "done")?;
+        }
+        "stale" => {
+            // SAFETY: single-threaded so far.
+            unsafe { std::env::set_var("PERSISTDICT_DIR", path) };
+            match stale_body(path.into(), args[3].parse()?) {
+                Ok(v) => writeln!(out, "ok {v}")?,
+                Err(e) => writeln!(out, "err {e}")?,
+            }
         }
         "hold" => {
             let d: PersistDict<u64, u64> = PersistDict::open(path)?;

@@ -122,7 +122,13 @@ impl Handle {
     }
 
     fn stamp(&self, now_ms: u64, types: &Types) -> Stamp {
-        Stamp { now_ms, window_ms: self.window_ms, type_fp: types.fp, granularity_ms: self.explicit_granularity_ms }
+        Stamp {
+            now_ms,
+            window_ms: self.window_ms,
+            type_fp: types.fp,
+            granularity_ms: self.explicit_granularity_ms,
+            reset_ctime: false,
+        }
     }
 
     /// Whether an entry's atime is recent enough that a read need not refresh it.
@@ -171,7 +177,12 @@ impl Handle {
     /// Reads `encoded` and hands the value bytes to `decode` when they were
     /// written with `types` ([`Error::TypeMismatch`] otherwise: they are not
     /// decoded); refreshes atime when it is older than the granularity.
-    pub fn get<R>(&self, encoded: &[u8], types: &Types, decode: impl FnOnce(&[u8]) -> Result<R>) -> Result<Option<R>> {
+    pub fn get<R>(
+        &self,
+        encoded: &[u8],
+        types: &Types,
+        decode: impl FnOnce(&[u8], &Header) -> Result<R>,
+    ) -> Result<Option<R>> {
         let now = clock::now_ms();
         self.maintenance.tick(&self.store, now);
         if self.front.is_some() {
@@ -180,13 +191,13 @@ impl Handle {
             if let Some(c) = front.get(last, encoded)
                 && self.fresh(&c.header, now)
             {
-                let (value, stored_fp) = (c.value.clone(), c.header.type_fp);
+                let (value, header) = (c.value.clone(), c.header);
                 drop(front);
-                if stored_fp != types.fp {
-                    return Err(self.mismatch(encoded, stored_fp, types));
+                if header.type_fp != types.fp {
+                    return Err(self.mismatch(encoded, header.type_fp, types));
                 }
                 self.hits.fetch_add(1, Ordering::Relaxed);
-                return decode(&value).map(Some);
+                return decode(&value, &header).map(Some);
             }
             drop(front);
             self.misses.fetch_add(1, Ordering::Relaxed);
@@ -200,7 +211,7 @@ impl Handle {
                     return Ok(Err(header.type_fp));
                 }
                 let copy: Option<Arc<[u8]>> = caching.then(|| value.into());
-                Ok(Ok((decode(value), header, copy, snapshot)))
+                Ok(Ok((decode(value, &header), header, copy, snapshot)))
             })
         })?;
         let Some(found) = found else { return Ok(None) };
@@ -294,10 +305,24 @@ impl Handle {
     }
 
     pub fn put(&self, encoded: &[u8], value: &[u8], types: &Types) -> Result<PutOutcome> {
+        self.put_with(encoded, value, types, false, |_| Ok(()))
+    }
+
+    /// [`put`](Self::put), restarting ctime with `reset_ctime`, and running
+    /// `also` in the same write transaction (a memo lease released with the
+    /// result it guarded).
+    pub(crate) fn put_with(
+        &self,
+        encoded: &[u8],
+        value: &[u8],
+        types: &Types,
+        reset_ctime: bool,
+        mut also: impl FnMut(&mut RwTxn<'_>) -> Result<()>,
+    ) -> Result<PutOutcome> {
         let lookup = self.lookup(encoded);
         let now = clock::now_ms();
         self.maintenance.tick(&self.store, now);
-        let stamp = self.stamp(now, types);
+        let stamp = Stamp { reset_ctime, ..self.stamp(now, types) };
         let budget = self.check_budget(encoded.len() + value.len())?;
         let (outcome, txn_id, recorded, evicted) =
             self.store.write(self.opts.durability, encoded.len() + value.len(), |txn, _| {
@@ -305,6 +330,7 @@ impl Handle {
                 let recorded = self.record_types(txn, types)?;
                 let outcome = self.store.put_in(txn, &lookup, value, stamp, &mut None)?;
                 let evicted = self.enforce(txn, budget, budget::EVICT_BATCH, Some(lookup.stored()))?;
+                also(txn)?;
                 Ok((outcome, id, recorded, evicted))
             })?;
         if recorded {
@@ -459,9 +485,7 @@ impl Handle {
             expire_examined: self.store.expire_examined.load(Ordering::Relaxed),
             used_bytes: self.store.used_bytes()?,
             evictions: self.store.evictions.load(Ordering::Relaxed),
-            remote_hits: 0,
-            remote_misses: 0,
-            remote_errors: 0,
+            ..Stats::default()
         })
     }
 }
@@ -510,7 +534,7 @@ mod tests {
         let open = || Arc::new(Handle::open(Options::new(dir.path())).unwrap());
         let (a, b) = (open(), open());
         let t = types();
-        let decode = |v: &[u8]| Ok(v.to_vec());
+        let decode = |v: &[u8], _: &Header| Ok(v.to_vec());
         a.put(b"k", b"old", &t).unwrap();
         assert_eq!(a.get(b"k", &t, decode).unwrap().as_deref(), Some(&b"old"[..]));
         assert_eq!(a.get(b"k", &t, decode).unwrap().as_deref(), Some(&b"old"[..]), "served from the LRU");

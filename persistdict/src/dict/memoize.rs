@@ -23,6 +23,10 @@ use crate::error::Result;
 #[derive(Default)]
 struct FlightState {
     done: bool,
+    /// The leader's computation failed (an `Err`, a panic): its followers
+    /// compute at once, each on its own, instead of leading one after
+    /// another (see `Flights::run`).
+    failed: bool,
     wakers: Vec<Waker>,
 }
 
@@ -41,12 +45,13 @@ impl Flight {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Blocks until the leader finished (successfully or not).
-    pub(crate) fn wait(&self) {
+    /// Blocks until the leader finished; true if it failed.
+    pub(crate) fn wait(&self) -> bool {
         let mut s = self.lock();
         while !s.done {
             s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());
         }
+        s.failed
     }
 
     /// Waits without blocking the executor thread.
@@ -59,11 +64,12 @@ impl Flight {
 pub(crate) struct FlightWait(Arc<Flight>);
 
 impl Future for FlightWait {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    /// Whether the leader failed.
+    type Output = bool;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
         let mut s = self.0.lock();
         if s.done {
-            return Poll::Ready(());
+            return Poll::Ready(s.failed);
         }
         if !s.wakers.iter().any(|w| w.will_wake(cx.waker())) {
             s.wakers.push(cx.waker().clone());
@@ -96,6 +102,7 @@ struct LeaderGuard<'a> {
     flights: &'a Flights,
     key: Vec<u8>,
     flight: Arc<Flight>,
+    succeeded: bool,
 }
 
 impl Drop for LeaderGuard<'_> {
@@ -104,6 +111,8 @@ impl Drop for LeaderGuard<'_> {
         let wakers = {
             let mut s = self.flight.lock();
             s.done = true;
+            // Also when the computation panicked or its future was dropped.
+            s.failed = !self.succeeded;
             std::mem::take(&mut s.wakers)
         };
         self.flight.cv.notify_all();
@@ -116,25 +125,40 @@ impl Flights {
     /// miss, either wait for the caller already computing `key` and look
     /// again, or become that caller, look once more (a leader may have
     /// finished in between) and run `lead` while holding the flight.
+    ///
+    /// `ok` says whether a result was a success. When the leader's was not
+    /// (or it panicked), the followers that waited for it run `lead` at
+    /// once, concurrently, rather than take the flight one after another:
+    /// N callers of a failing call finish in about two calls' time, not N.
+    /// (Sharing the leader's error instead would need `E: Clone`, which
+    /// most error types are not, and would deny each caller its own try.)
     pub(crate) fn run<T, R>(
         &self,
         key: &[u8],
         mut look: impl FnMut() -> Option<T>,
         found: impl Fn(T) -> R,
         lead: impl FnOnce() -> R,
+        ok: impl Fn(&R) -> bool,
     ) -> R {
         loop {
             if let Some(v) = look() {
                 return found(v);
             }
             match self.join(key, true) {
-                Role::Follower(flight) => flight.wait(),
+                Role::Follower(flight) => {
+                    if flight.wait() {
+                        return lead();
+                    }
+                }
                 Role::Reentrant => return lead(),
-                Role::Leader(_guard) => {
+                Role::Leader(mut guard) => {
                     if let Some(v) = look() {
+                        guard.succeeded = true;
                         return found(v);
                     }
-                    return lead();
+                    let r = lead();
+                    guard.succeeded = ok(&r);
+                    return r;
                 }
             }
         }
@@ -148,6 +172,7 @@ impl Flights {
         mut look: impl FnMut() -> Option<T>,
         found: impl Fn(T) -> R,
         lead: impl Future<Output = R>,
+        ok: impl Fn(&R) -> bool,
     ) -> R {
         loop {
             if let Some(v) = look() {
@@ -158,14 +183,19 @@ impl Flights {
             let flight = match self.join(key, false) {
                 Role::Follower(flight) => flight,
                 Role::Reentrant => return lead.await,
-                Role::Leader(_guard) => {
+                Role::Leader(mut guard) => {
                     if let Some(v) = look() {
+                        guard.succeeded = true;
                         return found(v);
                     }
-                    return lead.await;
+                    let r = lead.await;
+                    guard.succeeded = ok(&r);
+                    return r;
                 }
             };
-            flight.wait_async().await;
+            if flight.wait_async().await {
+                return lead.await;
+            }
         }
     }
 
@@ -183,7 +213,7 @@ impl Flights {
         }
         let flight = Arc::new(Flight { state: Mutex::default(), cv: Condvar::new(), leader: me });
         map.insert(key.to_vec(), flight.clone());
-        Role::Leader(LeaderGuard { flights: self, key: key.to_vec(), flight })
+        Role::Leader(LeaderGuard { flights: self, key: key.to_vec(), flight, succeeded: false })
     }
 }
 
@@ -257,6 +287,7 @@ where
                 Ok(v) => self.insert_encoded_if_absent(&encoded, v).map(Ok),
                 Err(e) => Ok(Err(e)),
             },
+            |r| matches!(r, Ok(Ok(_))),
         )
     }
 }

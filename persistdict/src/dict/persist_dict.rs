@@ -180,7 +180,7 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
     where
         V: DeserializeOwned,
     {
-        self.inner.h.get(encoded, &self.inner.types, |bytes| self.inner.decode_value(encoded, bytes))
+        self.inner.h.get(encoded, &self.inner.types, |bytes, _| self.inner.decode_value(encoded, bytes))
     }
 
     pub(crate) fn insert_encoded_if_absent(&self, encoded: &[u8], value: V) -> Result<V>

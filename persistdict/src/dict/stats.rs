@@ -23,6 +23,22 @@ pub struct Stats {
     /// Entries evicted by size budgets in this process since the directory
     /// was opened.
     pub evictions: u64,
+    /// Memoized calls answered from the cache (a memo store's stats only;
+    /// this process, since the function's first call).
+    pub memo_hits: u64,
+    /// Memoized calls that found no fresh result.
+    pub memo_misses: u64,
+    /// Memoized calls whose body ran in this process.
+    pub memo_computes: u64,
+    /// Total time their bodies took.
+    pub memo_compute_time: std::time::Duration,
+    /// Calls that waited for another process computing the same call.
+    pub memo_waits: u64,
+    /// Calls that served a stale result because the recomputation failed
+    /// (`on_error = "serve_stale"`).
+    pub memo_stale_serves: u64,
+    /// Computations that failed (an `Err`; a panic is not counted).
+    pub memo_errors: u64,
     /// `#[persist_cache]` with the remote tier (feature `redis`): results
     /// this function took from the remote (its local cache missed). Zero
     /// for a `PersistDict` and without the tier.

@@ -94,5 +94,5 @@ pub(crate) fn remove_entry(store: &Store, txn: &mut RwTxn<'_>, stored: &[u8], h:
     let lm = store.lm("removing an entry");
     store.t.entries.delete(txn, stored).map_err(&lm)?;
     store.t.order.delete(txn, &seq_key(h.seq)).map_err(&lm)?;
-    Ok(())
+    store.drop_args_in(txn, stored)
 }

@@ -112,7 +112,7 @@ fn in_use(path: &Path, holder: i32) -> Error {
 /// let sizes = persistdict::compact_in_place(dir.path())?;
 /// assert!(sizes.after < sizes.before);
 /// # }
-/// # Ok::<(), persistdict::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// # Errors

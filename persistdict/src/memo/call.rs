@@ -12,11 +12,12 @@ use serde::de::DeserializeOwned;
 
 use crate::dict::fingerprint::{self, Types};
 use crate::memo::key::{CacheValue, KEY_LEN, KeyBuilder};
+use crate::memo::run::{memoize, memoize_async};
 use crate::memo::store::{CallKey, MemoStore};
 
 /// The entry types of a memo result `T`: key `[u8; 32]`, value `T`, so
 /// that [`MemoStore::dict`] reads them as a `PersistDict<[u8; 32], T>`.
-fn memo_types<T: DeserializeOwned>() -> Types {
+pub(crate) fn memo_types<T: DeserializeOwned>() -> Types {
     // By type id, not type name: two local types of one name are two types.
     static CACHE: LazyLock<Mutex<HashMap<std::any::TypeId, Types>>> = LazyLock::new(Default::default);
     let id = typeid::of::<T>();
@@ -82,6 +83,20 @@ impl<R> PlainProbe for KindProbe<R> {
     }
 }
 
+/// What `on_error = "serve_stale"` needs: a function returning a `Result`.
+#[diagnostic::on_unimplemented(
+    message = "`on_error = \"serve_stale\"` needs a function that returns a `Result`",
+    label = "this function's return type is not a `Result`: there is no error to serve a stale value for",
+    note = "remove `on_error`, or return `Result<T, E>` (only `Ok` values are stored)"
+)]
+#[doc(hidden)]
+pub trait ServeStaleKind {}
+impl<T, E> ServeStaleKind for ResultKind<T, E> {}
+
+/// Compiles only for a `Result` kind (see [`ServeStaleKind`]).
+#[doc(hidden)]
+pub fn serve_stale_needs_a_result<K: ServeStaleKind>(_: &K) {}
+
 /// A function returning `Result<T, E>`: only `Ok` values are stored; `E`
 /// needs no trait at all.
 #[doc(hidden)]
@@ -115,7 +130,7 @@ impl<T, E> ResultKind<T, E> {
         body: impl Future<Output = std::result::Result<T, E>>,
     ) -> std::result::Result<T, E>
     where
-        T: CacheValue,
+        T: CacheValue + Send,
     {
         memoize_async(store, kb, body, |r| r.as_ref().ok(), Ok).await
     }
@@ -143,7 +158,7 @@ impl<R> PlainKind<R> {
     #[doc(hidden)]
     pub async fn call_async(self, store: &'static MemoStore, kb: KeyBuilder, body: impl Future<Output = R>) -> R
     where
-        R: CacheValue,
+        R: CacheValue + Send,
     {
         memoize_async(store, kb, body, |r| (!is_result_err(r)).then_some(r), |v| v).await
     }
@@ -153,55 +168,6 @@ impl<R> PlainKind<R> {
     pub fn call_key(self, store: &'static MemoStore, kb: KeyBuilder) -> CallKey {
         CallKey { store, key: kb.finish() }
     }
-}
-
-/// The call path of sync functions: `stored` picks what of a result is kept
-/// (`found` turns a stored value back into a result).
-fn memoize<T: CacheValue, R>(
-    store: &'static MemoStore,
-    kb: KeyBuilder,
-    body: impl FnOnce() -> R,
-    stored: fn(&R) -> Option<&T>,
-    found: fn(T) -> R,
-) -> R {
-    let types = store.types_of::<T>(memo_types::<T>);
-    let (Some(h), false) = (store.handle(), store.bypassed()) else { return body() };
-    store.note_use(h);
-    let Some(key) = kb.finish() else { return body() };
-    let compute = || {
-        let r = body();
-        if let Some(v) = stored(&r) {
-            store.store_value(h, &key, v, &types);
-        }
-        r
-    };
-    #[cfg(feature = "redis")]
-    let compute = || crate::remote::lead(store, h, &key, &types, stored, found, compute);
-    h.flights.run(&key.0, || store.cached(h, &key, &types), found, compute)
-}
-
-/// [`memoize`] for `async fn`s.
-async fn memoize_async<T: CacheValue, R>(
-    store: &'static MemoStore,
-    kb: KeyBuilder,
-    body: impl Future<Output = R>,
-    stored: fn(&R) -> Option<&T>,
-    found: fn(T) -> R,
-) -> R {
-    let types = store.types_of::<T>(memo_types::<T>);
-    let (Some(h), false) = (store.handle(), store.bypassed()) else { return body.await };
-    store.note_use(h);
-    let Some(key) = kb.finish() else { return body.await };
-    let lead = async {
-        let r = body.await;
-        if let Some(v) = stored(&r) {
-            store.store_value(h, &key, v, &types);
-        }
-        r
-    };
-    #[cfg(feature = "redis")]
-    let lead = crate::remote::lead_async(store, h, &key, &types, stored, found, lead);
-    h.flights.run_async(&key.0, || store.cached(h, &key, &types), found, lead).await
 }
 
 #[cfg(test)]

@@ -6,5 +6,8 @@
 pub(crate) mod call;
 
 pub(crate) mod key;
+pub(crate) mod lease;
+pub(crate) mod offload;
+pub(crate) mod run;
 pub(crate) mod store;
 pub(crate) mod versions;

@@ -37,6 +37,7 @@ use std::collections::HashMap;
 
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
@@ -53,7 +54,9 @@ use crate::dict::stats::Stats;
 use crate::error::{Error, Result};
 use crate::lifecycle::maintenance::Maintenance;
 use crate::memo::key::{KEY_LEN, Key, PREFIX_LEN};
+use crate::memo::lease::Lease;
 use crate::memo::versions::UseClock;
+use crate::storage::clock;
 use crate::storage::store::Durability;
 
 /// What the attribute was given; built by generated code.
@@ -63,7 +66,16 @@ pub struct MemoConfig {
     pub db: Option<&'static str>,
     pub crate_name: &'static str,
     pub namespace: &'static str,
-    pub expire_days: Option<u32>,
+    /// `expire = "12h"` or `expire_days = N`, in milliseconds.
+    pub expire_ms: Option<u64>,
+    /// `fresh_for = "1h"`, in milliseconds.
+    pub fresh_for_ms: Option<u64>,
+    /// `on_error = "serve_stale"`.
+    pub serve_stale: bool,
+    /// `single_flight = "machine"` (true, the default) or `"process"`.
+    pub machine_flight: bool,
+    /// `lease_timeout = "30s"`, in milliseconds.
+    pub lease_timeout_ms: u64,
     pub durability: Durability,
     pub lru_capacity: usize,
     /// `max_size`, in bytes.
@@ -127,11 +139,12 @@ struct FnStore {
     prefix: [u8; PREFIX_LEN],
     config_lru: usize,
     config_durability: Durability,
-    config_expire_days: Option<u32>,
+    config_expire_ms: Option<u64>,
     config_max_bytes: Option<u64>,
     config_max_entries: Option<u64>,
     use_clock: UseClock,
     auto_prune: bool,
+    counters: Counters,
     #[cfg(feature = "redis")]
     remote: Option<crate::remote::FnRemote>,
 }
@@ -289,11 +302,11 @@ impl MemoStore {
     /// # Errors
     /// When the cache is off or the read fails.
     pub fn stats(&self) -> Result<Stats> {
-        #[allow(unused_mut)]
-        let mut stats = self.handle().ok_or_else(|| self.off())?.stats()?;
+        let mut s = self.handle().ok_or_else(|| self.off())?.stats()?;
+        self.counters().fill(&mut s);
         #[cfg(feature = "redis")]
-        crate::remote::fill_stats(self, &mut stats);
-        Ok(stats)
+        crate::remote::fill_stats(self, &mut s);
+        Ok(s)
     }
 
     /// Runs `call`, a call of this function, past the cache: the body runs,
@@ -357,12 +370,28 @@ impl MemoStore {
         }
     }
 
-    pub(crate) fn store_value<T: Serialize + DeserializeOwned>(&self, h: &Handle, key: &Key, value: &T, types: &Types) {
+    /// The function's policies.
+    pub(crate) fn policy(&self) -> Policy {
+        Policy {
+            machine: self.config.machine_flight,
+            lease_timeout_ms: self.config.lease_timeout_ms.max(1),
+            serve_stale: self.config.serve_stale,
+        }
+    }
+
+    /// The function's call counters.
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.shared().counters
+    }
+
+    /// The bytes to store for `value`, or `None` (and a warning) when it
+    /// cannot be encoded or would not read back as written.
+    pub(crate) fn prepare_value<T: Serialize + DeserializeOwned>(&self, value: &T) -> Option<Vec<u8>> {
         let bytes = match Bincode.encode(value) {
-            Ok(b) => b,
+            Ok(b) => b.into_owned(),
             Err(e) => {
                 warn!(function = self.config.namespace, error = %e, "persist_cache: cannot encode the result; not stored");
-                return;
+                return None;
             }
         };
         // A result that would not read back as written (a Serialize and a
@@ -374,19 +403,50 @@ impl MemoStore {
                 function = self.config.namespace,
                 "persist_cache: the result does not read back as written (#[serde(skip_serializing_if)]?); not stored"
             );
-            return;
+            return None;
         }
-        match h.put(&key.0, &bytes, types) {
-            Ok(_) => debug!(function = self.config.namespace, "persist_cache: stored"),
-            Err(e) => warn!(function = self.config.namespace, error = %e, "persist_cache: cannot store the result"),
+        Some(bytes)
+    }
+
+    /// Stores a computed result (its ctime restarts: freshness counts from
+    /// now) and releases `lease` in the same transaction; true if stored.
+    pub(crate) fn put_value(&self, h: &Handle, key: &Key, bytes: &[u8], types: &Types, lease: Option<&Lease>) -> bool {
+        let put = h.put_with(&key.0, bytes, types, true, |txn| match lease {
+            Some(l) => crate::memo::lease::release_in(h, txn, &key.0, l),
+            None => Ok(()),
+        });
+        match put {
+            Ok(_) => {
+                debug!(function = self.config.namespace, bytes = bytes.len(), "persist_cache: stored");
+                true
+            }
+            Err(e) => {
+                warn!(function = self.config.namespace, error = %e, "persist_cache: cannot store the result");
+                false
+            }
         }
     }
 
-    /// The stored result of `key`, decoded in place; `None` (and a warning)
-    /// for a miss, a read error, other types, or bytes that no longer decode.
-    pub(crate) fn cached<T: DeserializeOwned>(&self, h: &Handle, key: &Key, types: &Types) -> Option<T> {
-        match h.get(&key.0, types, |bytes| Ok(Bincode.decode::<T>(bytes))) {
-            Ok(Some(Ok(v))) => {
+    /// The stored result of `key` if it is fresh; a stale one goes to
+    /// `stale` (for `on_error = "serve_stale"`) and reads as `None`, as do
+    /// a miss, a read error, other types, or bytes that no longer decode
+    /// (with a warning).
+    pub(crate) fn look<T: DeserializeOwned>(
+        &self,
+        h: &Handle,
+        key: &Key,
+        types: &Types,
+        stale: &Mutex<Option<T>>,
+    ) -> Option<T> {
+        match h.get(&key.0, types, |bytes, header| Ok((Bincode.decode::<T>(bytes), header.ctime_ms))) {
+            Ok(Some((Ok(v), ctime_ms))) => {
+                if let Some(fresh_for) = self.config.fresh_for_ms
+                    && !crate::memo::run::is_fresh(ctime_ms, clock::now_ms(), fresh_for)
+                {
+                    debug!(function = self.config.namespace, "persist_cache: stale (past fresh_for); recomputing");
+                    *stale.lock().unwrap_or_else(|e| e.into_inner()) = Some(v);
+                    return None;
+                }
                 debug!(function = self.config.namespace, "persist_cache: hit");
                 Some(v)
             }
@@ -394,7 +454,7 @@ impl MemoStore {
                 debug!(function = self.config.namespace, "persist_cache: miss");
                 None
             }
-            Ok(Some(Err(e))) => {
+            Ok(Some((Err(e), _))) => {
                 warn!(function = self.config.namespace, name = %h.name, error = %e,
                     "persist_cache: a stored result no longer decodes; recomputing");
                 None
@@ -411,6 +471,60 @@ impl MemoStore {
     }
 }
 
+/// A function's policies (see `run.rs`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Policy {
+    pub machine: bool,
+    pub lease_timeout_ms: u64,
+    pub serve_stale: bool,
+}
+
+/// What a function's calls did in this process, for [`Stats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    computes: AtomicU64,
+    compute_us: AtomicU64,
+    waits: AtomicU64,
+    stale_serves: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn hit(&self) {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn miss(&self) {
+        self.misses.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn waited(&self) {
+        self.waits.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn failed(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn computed(&self, store: &MemoStore, took: std::time::Duration) {
+        self.computes.fetch_add(1, Ordering::Relaxed);
+        self.compute_us.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        debug!(function = store.namespace(), compute_ms = took.as_secs_f64() * 1e3, "persist_cache: computed");
+    }
+    pub(crate) fn served_stale(&self, store: &MemoStore) {
+        self.stale_serves.fetch_add(1, Ordering::Relaxed);
+        warn!(function = store.namespace(), "persist_cache: the recomputation failed; serving the last stored result");
+    }
+
+    fn fill(&self, s: &mut Stats) {
+        s.memo_hits = self.hits.load(Ordering::Relaxed);
+        s.memo_misses = self.misses.load(Ordering::Relaxed);
+        s.memo_computes = self.computes.load(Ordering::Relaxed);
+        s.memo_compute_time = std::time::Duration::from_micros(self.compute_us.load(Ordering::Relaxed));
+        s.memo_waits = self.waits.load(Ordering::Relaxed);
+        s.memo_stale_serves = self.stale_serves.load(Ordering::Relaxed);
+        s.memo_errors = self.errors.load(Ordering::Relaxed);
+    }
+}
+
 impl FnStore {
     fn open(config: &MemoConfig) -> FnStore {
         let path = resolve_path(config);
@@ -424,10 +538,11 @@ impl FnStore {
             prefix,
             config_lru: config.lru_capacity,
             config_durability: config.durability,
-            config_expire_days: config.expire_days,
+            config_expire_ms: config.expire_ms,
             config_max_bytes: config.max_bytes,
             config_max_entries: config.max_entries,
             use_clock: UseClock::default(),
+            counters: Counters::default(),
             auto_prune: config.prune_auto,
             #[cfg(feature = "redis")]
             remote: crate::remote::FnRemote::for_function(config, &prefix),
@@ -451,7 +566,7 @@ impl FnStore {
         opts.lru_capacity = self.config_lru;
         opts.durability = self.config_durability;
         opts.maintenance = Maintenance::Background;
-        opts.expire_after = self.config_expire_days.map(|d| std::time::Duration::from_secs(u64::from(d) * 86_400));
+        opts.expire_after = self.config_expire_ms.map(std::time::Duration::from_millis);
         opts.max_bytes = self.config_max_bytes;
         opts.max_entries = self.config_max_entries;
         opts

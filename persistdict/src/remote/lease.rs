@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::remote::client::{Client, Failure};
 
-/// KEYS: value, lease; ARGV: token, lease ms, value ttl ms (0: none).
+/// KEYS: value, lease; ARGV: token, lease ms, the TTL a hit restarts (0: none).
 /// Returns `{1, value}` when the value is there (its ttl refreshed),
 /// `{2, ''}` when the lease is (now) ours, `{3, ''}` when another holds it.
 const ACQUIRE: &str = r"
@@ -186,42 +186,6 @@ impl Backoff {
         let d = self.0;
         self.0 = (self.0 * 2).min(Duration::from_millis(100));
         d
-    }
-}
-
-/// A runtime-agnostic sleep for async waiters: a short-lived thread wakes
-/// the task, so the executor thread never blocks.
-pub(crate) struct Delay {
-    until: std::time::Instant,
-    armed: bool,
-}
-
-impl Delay {
-    pub(crate) fn new(d: Duration) -> Delay {
-        Delay { until: std::time::Instant::now() + d, armed: false }
-    }
-}
-
-impl Future for Delay {
-    type Output = ();
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
-        let now = std::time::Instant::now();
-        if now >= self.until {
-            return std::task::Poll::Ready(());
-        }
-        if !self.armed {
-            self.armed = true;
-            let (waker, wait) = (cx.waker().clone(), self.until - now);
-            let spawned = std::thread::Builder::new().name("persistdict-delay".into()).spawn(move || {
-                std::thread::sleep(wait);
-                waker.wake();
-            });
-            if spawned.is_err() {
-                // No thread: poll again at once (busy, but never stuck).
-                cx.waker().wake_by_ref();
-            }
-        }
-        std::task::Poll::Pending
     }
 }
 

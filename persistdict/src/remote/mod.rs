@@ -4,12 +4,13 @@
 //!
 //! Turned on at run time by `PERSISTDICT_REMOTE` (see `config.rs` for every
 //! variable); `#[persist_cache(remote = false)]` keeps a function local.
-//! The memo call path calls in at three places, each one line:
-//! - [`lead`] / [`lead_async`]: what the in-process leader of a local miss
+//! The memo call path (`memo/run.rs`) calls in at a few marked lines:
+//! - [`lead`] / [`lead_async`]: what the caller that computes a local miss
+//!   in its process (and, under `single_flight = "machine"`, its machine)
 //!   runs: the remote value if there is one (checked, then written locally
 //!   through the path a computed result takes), else the fleet-wide single
-//!   flight (`lease.rs`) around the computation, whose value is published
-//!   with the function's expiry window as its TTL;
+//!   flight (`lease.rs`) around the computation; [`Publish`] then sends the
+//!   stored result, with the function's expiry window as its TTL;
 //! - [`invalidate`] and [`clear`]: the companion's removals reach the
 //!   remote too;
 //! - [`fill_stats`]: the remote figures in `Stats`.
@@ -38,7 +39,6 @@ use tracing::{debug, warn};
 
 use crate::codec::{Bincode, Codec};
 use crate::dict::fingerprint::Types;
-use crate::dict::handle::Handle;
 use crate::dict::stats::Stats;
 use crate::memo::key::{Key, PREFIX_LEN};
 use crate::memo::store::{MemoConfig, MemoStore};
@@ -52,6 +52,9 @@ pub(crate) struct FnRemote {
     prefix: String,
     /// The function's expiry window as a TTL, in ms (0: none).
     ttl_ms: u64,
+    /// Whether a hit restarts the TTL (`expire` counts from the last use;
+    /// not under `fresh_for`, which counts from the computation).
+    slide: bool,
     hits: AtomicU64,
     misses: AtomicU64,
     errors: AtomicU64,
@@ -84,11 +87,18 @@ impl FnRemote {
             warn!(function = config.namespace, error = %why, "persist_cache: the remote tier is off for this function");
             return None;
         }
-        let ttl_ms = config.expire_days.map_or(0, |d| u64::from(d) * 86_400_000);
+        // The window as the TTL; with `fresh_for`, at most that, counted
+        // from the write (a remote value is never older than `fresh_for`).
+        let ttl_ms = match (config.expire_ms, config.fresh_for_ms) {
+            (Some(e), Some(f)) => e.min(f),
+            (e, f) => e.or(f).unwrap_or(0),
+        };
+        let slide = config.fresh_for_ms.is_none();
         Some(FnRemote {
             client: client.clone(),
             prefix: format!("pd1:{namespace}:{}:", hex(prefix)),
             ttl_ms,
+            slide,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -132,12 +142,13 @@ impl FnRemote {
         }
     }
 
-    /// `GET` (`GETEX` with the TTL, which slides like the local window).
+    /// `GET` (`GETEX` with the TTL, which then slides like the local window).
     fn look<T: DeserializeOwned>(&self, keys: &Keys, key: &Key, types: &Types) -> Look<T> {
         let got = self.count(self.client.run("read a value", |c| {
-            let mut cmd = if self.ttl_ms == 0 { redis::cmd("GET") } else { redis::cmd("GETEX") };
+            let slide = self.slide && self.ttl_ms != 0;
+            let mut cmd = if slide { redis::cmd("GETEX") } else { redis::cmd("GET") };
             cmd.arg(&keys.value);
-            if self.ttl_ms != 0 {
+            if slide {
                 cmd.arg("PX").arg(self.ttl_ms);
             }
             cmd.query::<Option<Vec<u8>>>(c)
@@ -164,7 +175,8 @@ impl FnRemote {
 
     /// One step of the fleet single flight.
     fn acquire<T: DeserializeOwned>(&self, keys: &Keys, key: &Key, types: &Types, token: &str) -> Step<T> {
-        match self.count(lease::acquire(&self.client, &keys.value, &keys.lease, token, self.ttl_ms)) {
+        let slide_ms = if self.slide { self.ttl_ms } else { 0 };
+        match self.count(lease::acquire(&self.client, &keys.value, &keys.lease, token, slide_ms)) {
             Ok(Acquire::Value(bytes)) => match self.decode(key, types, &bytes) {
                 Some(v) => {
                     self.hits.fetch_add(1, Ordering::Relaxed);
@@ -240,101 +252,135 @@ enum Step<T> {
     Alone,
 }
 
-/// The remote part of a local miss, run by the in-process leader (see the
-/// module docs): returns the remote value, or runs `compute` (which stores
-/// locally) once in the fleet and publishes what `stored` keeps of it.
-pub(crate) fn lead<T: Serialize + DeserializeOwned, R>(
-    store: &MemoStore,
-    h: &Handle,
-    key: &Key,
-    types: &Types,
-    stored: fn(&R) -> Option<&T>,
-    found: fn(T) -> R,
-    compute: impl FnOnce() -> R,
-) -> R {
-    let Some(remote) = store.remote() else { return compute() };
-    let keys = remote.keys(key);
-    match remote.look::<T>(&keys, key, types) {
-        Look::Hit(v) => {
-            store.store_value(h, key, &v, types);
-            return found(v);
-        }
-        Look::Miss => {}
-        Look::Unavailable => {
-            let r = compute();
-            remote.publish(&keys, key, stored(&r), types, None);
-            return r;
-        }
-    }
-    let token = lease::token();
-    let mut backoff = Backoff::new();
-    loop {
-        match remote.acquire::<T>(&keys, key, types, &token) {
-            Step::Found(v) => {
-                store.store_value(h, key, &v, types);
-                return found(v);
-            }
-            Step::Lead(held) => {
-                let r = compute();
-                remote.publish(&keys, key, stored(&r), types, Some(held));
-                return r;
-            }
-            Step::Wait => std::thread::sleep(backoff.next()),
-            Step::Alone => {
-                let r = compute();
-                remote.publish(&keys, key, stored(&r), types, None);
-                return r;
-            }
+/// How long a process waits for another one's lease before it computes
+/// too (with a warning), in leases: calls that need each other's results
+/// on two machines would otherwise wait for each other forever.
+const MAX_WAIT_LEASES: u32 = 4;
+
+/// What to do with the call's result after it was stored locally: publish
+/// it (releasing the fleet lease with it), or nothing (the remote tier is
+/// off, or the value came from it). Dropped unpublished (an `Err`, a
+/// panic), it releases the lease so that another process computes at once.
+#[must_use]
+pub(crate) struct Publish<'a> {
+    to: Option<(&'a FnRemote, Keys, Option<Held>)>,
+}
+
+impl Publish<'_> {
+    const NOTHING: Publish<'static> = Publish { to: None };
+
+    /// Stores `value` remotely, unless it is too large or does not read back.
+    pub(crate) fn publish<T: Serialize + DeserializeOwned>(self, key: &Key, value: &T, types: &Types) {
+        if let Some((remote, keys, held)) = self.to {
+            remote.publish(&keys, key, Some(value), types, held);
         }
     }
 }
 
-/// [`lead`] for `async fn`s: waiting does not block the executor (remote
-/// round trips are short blocking socket calls, bounded by the timeout). No
-/// `T` is held across an await: the future is `Send` whenever it was
-/// without the remote tier.
-pub(crate) async fn lead_async<T: Serialize + DeserializeOwned, R>(
-    store: &MemoStore,
-    h: &Handle,
-    key: &Key,
-    types: &Types,
-    stored: fn(&R) -> Option<&T>,
-    found: fn(T) -> R,
-    compute: impl Future<Output = R>,
-) -> R {
-    let Some(remote) = store.remote() else { return compute.await };
-    let keys = remote.keys(key);
-    let missed = match remote.look::<T>(&keys, key, types) {
-        Look::Hit(v) => {
-            store.store_value(h, key, &v, types);
-            return found(v);
-        }
-        Look::Miss => true,
-        Look::Unavailable => false,
-    };
-    let mut held = None;
-    if missed {
-        let token = lease::token();
-        let mut backoff = Backoff::new();
-        loop {
-            let wait = match remote.acquire::<T>(&keys, key, types, &token) {
-                Step::Found(v) => {
-                    store.store_value(h, key, &v, types);
-                    return found(v);
-                }
-                Step::Lead(lease) => {
-                    held = Some(lease);
-                    break;
-                }
-                Step::Wait => backoff.next(),
-                Step::Alone => break,
-            };
-            lease::Delay::new(wait).await;
+/// Where a waiting process stands.
+enum Wait<T> {
+    Found(T),
+    Compute(Option<Held>),
+}
+
+impl FnRemote {
+    /// The first look: the value, a miss (`Ok(None)`), or `Err` when the
+    /// remote is unavailable or holds a bad value (compute without a lease).
+    fn start<T: DeserializeOwned>(&self, keys: &Keys, key: &Key, types: &Types) -> Result<Option<T>, ()> {
+        match self.look::<T>(keys, key, types) {
+            Look::Hit(v) => Ok(Some(v)),
+            Look::Miss => Ok(None),
+            Look::Unavailable => Err(()),
         }
     }
-    let r = compute.await;
-    remote.publish(&keys, key, stored(&r), types, held);
-    r
+
+    fn waited_enough(&self, started: std::time::Instant) -> bool {
+        let limit = self.client.config.lease.saturating_mul(MAX_WAIT_LEASES);
+        if started.elapsed() < limit {
+            return false;
+        }
+        warn!(
+            function = self.namespace,
+            waited_ms = started.elapsed().as_millis() as u64,
+            "persist_cache: waited this long for another machine computing the same call; computing it here too"
+        );
+        true
+    }
+}
+
+/// The remote part of a local miss, run by the caller that computes in its
+/// process (and machine): the remote value if there is one (the caller
+/// stores it locally as it would a computed one), else `compute`, run once
+/// in the fleet; the caller hands the result to the returned [`Publish`]
+/// once stored locally.
+pub(crate) fn lead<'a, T: Serialize + DeserializeOwned, R>(
+    store: &'a MemoStore,
+    key: &Key,
+    types: &Types,
+    found: fn(T) -> R,
+    compute: impl FnOnce() -> R,
+) -> (R, Publish<'a>) {
+    let Some(remote) = store.remote() else { return (compute(), Publish::NOTHING) };
+    let keys = remote.keys(key);
+    let wait = match remote.start::<T>(&keys, key, types) {
+        Ok(Some(v)) => Wait::Found(v),
+        Ok(None) => {
+            let token = lease::token();
+            let (mut backoff, started) = (Backoff::new(), std::time::Instant::now());
+            loop {
+                match remote.acquire::<T>(&keys, key, types, &token) {
+                    Step::Found(v) => break Wait::Found(v),
+                    Step::Lead(held) => break Wait::Compute(Some(held)),
+                    Step::Alone => break Wait::Compute(None),
+                    Step::Wait if remote.waited_enough(started) => break Wait::Compute(None),
+                    Step::Wait => std::thread::sleep(backoff.next()),
+                }
+            }
+        }
+        Err(()) => Wait::Compute(None),
+    };
+    match wait {
+        Wait::Found(v) => (found(v), Publish::NOTHING),
+        Wait::Compute(held) => (compute(), Publish { to: Some((remote, keys, held)) }),
+    }
+}
+
+/// [`lead`] for `async fn`s: the waits sleep on the timer thread, so the
+/// executor never blocks on them (the round trips to the server are short
+/// blocking socket calls, bounded by the timeout). No `T` is held across an
+/// await.
+pub(crate) async fn lead_async<'a, T: Serialize + DeserializeOwned, R>(
+    store: &'a MemoStore,
+    key: &Key,
+    types: &Types,
+    found: fn(T) -> R,
+    compute: impl Future<Output = R>,
+) -> (R, Publish<'a>) {
+    let Some(remote) = store.remote() else { return (compute.await, Publish::NOTHING) };
+    let keys = remote.keys(key);
+    let mut held = None;
+    match remote.start::<T>(&keys, key, types) {
+        Ok(Some(v)) => return (found(v), Publish::NOTHING),
+        Ok(None) => {
+            let token = lease::token();
+            let (mut backoff, started) = (Backoff::new(), std::time::Instant::now());
+            loop {
+                let pause = match remote.acquire::<T>(&keys, key, types, &token) {
+                    Step::Found(v) => return (found(v), Publish::NOTHING),
+                    Step::Lead(lease) => {
+                        held = Some(lease);
+                        break;
+                    }
+                    Step::Alone => break,
+                    Step::Wait if remote.waited_enough(started) => break,
+                    Step::Wait => backoff.next(),
+                };
+                crate::memo::offload::sleep(pause).await;
+            }
+        }
+        Err(()) => {}
+    }
+    (compute.await, Publish { to: Some((remote, keys, held)) })
 }
 
 /// `CallKey::invalidate` on the remote: deletes the call's value.

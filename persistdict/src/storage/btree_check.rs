@@ -1132,7 +1132,7 @@ mod tests {
     type Env = heed::Env<WithoutTls>;
 
     /// persistdict's named tables.
-    const NAMES: [&str; 3] = ["persistdict.atime", "persistdict.meta", "persistdict.order"];
+    const NAMES: [&str; 4] = ["persistdict.args", "persistdict.atime", "persistdict.meta", "persistdict.order"];
 
     /// Opens (creating) an environment in `dir` with the brief's options.
     fn open_env(dir: &Path) -> Env {

@@ -10,6 +10,7 @@
 //! | order | `persistdict.order` | seq, u64 BE | stored key |
 //! | atime | `persistdict.atime` | atime_ms u64 BE ++ seq u64 BE | stored key |
 //! | meta | `persistdict.meta` | name | bytes (see `meta.rs`) |
+//! | args | `persistdict.args` | stored key | captured call arguments, JSON (memo entries only; see `memo/store.rs`) |
 //!
 //! Entries live in the main database because LMDB rewrites a named
 //! database's record in the main database whenever that database's root
@@ -63,7 +64,8 @@ pub enum Durability {
 pub(crate) type Db = Database<'static, Bytes, Bytes>;
 
 /// The named tables, sorted; see the module docs.
-pub(crate) const TABLE_NAMES: [&str; 3] = ["persistdict.atime", "persistdict.meta", "persistdict.order"];
+pub(crate) const TABLE_NAMES: [&str; 4] =
+    ["persistdict.args", "persistdict.atime", "persistdict.meta", "persistdict.order"];
 
 /// An index row: its key and its value (a stored key), copied out.
 pub(crate) type IndexRow = (Vec<u8>, Vec<u8>);
@@ -83,6 +85,7 @@ pub(crate) struct Tables {
     pub order: Db,
     pub atime: Db,
     pub meta: Db,
+    pub args: Db,
 }
 
 /// One open LMDB environment, shared by every handle on its directory in
@@ -173,6 +176,10 @@ pub(crate) struct Stamp {
     pub type_fp: u64,
     /// The writer's explicit atime granularity, if it set one.
     pub granularity_ms: Option<u64>,
+    /// An overwrite restarts ctime: a memoized result's ctime is when it was
+    /// computed (freshness counts from there), a dictionary entry's when it
+    /// was first inserted.
+    pub reset_ctime: bool,
 }
 
 /// Per-environment state that the layers above hang on a store, one value
@@ -221,14 +228,14 @@ impl Store {
             move |e| Error::lmdb(&p, action, e)
         };
         let wtxn = first_write_txn(&env).map_err(lm("starting the first transaction"))?;
-        let (entries, order, atime, meta_db) = env
+        let (entries, order, atime, meta_db, args) = env
             .create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
                 let open = |name: &str, wtxn: &mut RwTxn<'_>| {
                     opener.database_options().types::<Bytes, Bytes>().name(name).create(wtxn)
                 };
                 let entries = opener.database_options().types::<Bytes, Bytes>().create(wtxn)?;
-                let [atime, meta, order] = TABLE_NAMES;
-                let tables = (entries, open(order, wtxn)?, open(atime, wtxn)?, open(meta, wtxn)?);
+                let [args, atime, meta, order] = TABLE_NAMES;
+                let tables = (entries, open(order, wtxn)?, open(atime, wtxn)?, open(meta, wtxn)?, open(args, wtxn)?);
                 Ok(heed::CommitOrAbort::<_, ()>::Commit(tables))
             })
             .map_err(lm("creating the tables"))?
@@ -239,7 +246,7 @@ impl Store {
         let _ = env.clear_stale_readers();
         Ok(Store {
             env: ManuallyDrop::new(env),
-            t: Tables { entries, order, atime, meta: meta_db },
+            t: Tables { entries, order, atime, meta: meta_db, args },
             id,
             gate: RwLock::new(()),
             key_size_limit: limit,
@@ -513,7 +520,7 @@ impl Store {
             Slot::Ours(old) => {
                 let gran = granularity_ms(stamp.window_ms, stamp.granularity_ms);
                 let indexed_ms = self.reindex(txn, lookup.stored(), &old, now_ms, stamp.window_ms, gran)?;
-                let ctime_ms = old.ctime_ms.min(now_ms);
+                let ctime_ms = if stamp.reset_ctime { now_ms } else { old.ctime_ms.min(now_ms) };
                 (Header { ctime_ms, indexed_ms, seq: old.seq, ..fresh(old.seq) }, PutOutcome::Replaced)
             }
             slot => {
@@ -557,6 +564,7 @@ impl Store {
             Slot::Ours(h) => {
                 self.unindex(txn, &h)?;
                 self.t.entries.delete(txn, lookup.stored()).map_err(self.lm("removing an entry"))?;
+                self.drop_args_in(txn, lookup.stored())?;
                 Ok(true)
             }
             Slot::Damaged => {
@@ -601,9 +609,10 @@ impl Store {
         let lm = self.lm("clearing");
         // The main database also holds the table records: delete the entries
         // around them.
-        let [a, m, o] = TABLE_NAMES.map(str::as_bytes);
-        let ranges: [KeyRange<'_>; 4] = [
-            (Bound::Unbounded, Bound::Excluded(a)),
+        let [g, a, m, o] = TABLE_NAMES.map(str::as_bytes);
+        let ranges: [KeyRange<'_>; 5] = [
+            (Bound::Unbounded, Bound::Excluded(g)),
+            (Bound::Excluded(g), Bound::Excluded(a)),
             (Bound::Excluded(a), Bound::Excluded(m)),
             (Bound::Excluded(m), Bound::Excluded(o)),
             (Bound::Excluded(o), Bound::Unbounded),
@@ -613,7 +622,18 @@ impl Store {
         }
         self.t.order.clear(txn).map_err(&lm)?;
         self.t.atime.clear(txn).map_err(&lm)?;
+        self.t.args.clear(txn).map_err(&lm)?;
         self.t.meta.delete(txn, meta::INITIALIZED_KEY).map_err(&lm)?;
+        Ok(())
+    }
+
+    /// Removes the captured arguments of the entry stored under `stored`
+    /// (one O(1) count first: nothing to do in a table left empty).
+    pub(crate) fn drop_args_in(&self, txn: &mut RwTxn<'_>, stored: &[u8]) -> Result<()> {
+        let lm = self.lm("removing captured arguments");
+        if self.t.args.len(txn).map_err(&lm)? > 0 {
+            self.t.args.delete(txn, stored).map_err(&lm)?;
+        }
         Ok(())
     }
 
@@ -629,7 +649,7 @@ impl Store {
     pub(crate) fn used_bytes_in(&self, txn: &heed::RoTxn<'_>) -> Result<u64> {
         let lm = self.lm("reading table statistics");
         let mut total = 0u64;
-        for db in [self.t.entries, self.t.order, self.t.atime, self.t.meta] {
+        for db in [self.t.entries, self.t.order, self.t.atime, self.t.meta, self.t.args] {
             let s = db.stat(txn).map_err(&lm)?;
             let pages = (s.branch_pages + s.leaf_pages + s.overflow_pages) as u64;
             total = total.saturating_add(pages.saturating_mul(u64::from(s.page_size)));
