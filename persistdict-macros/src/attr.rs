@@ -53,6 +53,8 @@ pub struct Options {
     pub single_flight: Attr<LitStr>,
     pub lease_timeout: Attr<LitStr>,
     pub extra_key: Attr<syn::Expr>,
+    pub capture_args: Attr<LitBool>,
+    pub refresh: Attr<LitStr>,
     pub companions: Attr<LitBool>,
     pub remote: Attr<LitBool>,
     pub krate: Attr<LitStr>,
@@ -119,6 +121,8 @@ fn set_literal(cx: &Ctxt, opts: &mut Options, name: Ident, lit: syn::Lit) {
         symbol::SINGLE_FLIGHT => want!(Str, "\"machine\" or \"process\"", single_flight),
         symbol::LEASE_TIMEOUT => want!(Str, "a duration, e.g. lease_timeout = \"30s\"", lease_timeout),
         symbol::COMPANIONS => want!(Bool, "`true` or `false`", companions),
+        symbol::CAPTURE_ARGS => want!(Bool, "`true` or `false`", capture_args),
+        symbol::REFRESH => want!(Str, "\"background\"", refresh),
         symbol::REMOTE => {
             want!(Bool, "`true` or `false`, e.g. remote = false keeps the function off the remote tier", remote)
         }

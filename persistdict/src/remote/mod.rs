@@ -317,7 +317,7 @@ pub(crate) fn lead<'a, T: Serialize + DeserializeOwned, R>(
     store: &'a MemoStore,
     key: &Key,
     types: &Types,
-    found: fn(T) -> R,
+    found: impl FnOnce(T) -> R,
     compute: impl FnOnce() -> R,
 ) -> (R, Publish<'a>) {
     let Some(remote) = store.remote() else { return (compute(), Publish::NOTHING) };
@@ -353,7 +353,7 @@ pub(crate) async fn lead_async<'a, T: Serialize + DeserializeOwned, R>(
     store: &'a MemoStore,
     key: &Key,
     types: &Types,
-    found: fn(T) -> R,
+    found: impl FnOnce(T) -> R,
     compute: impl Future<Output = R>,
 ) -> (R, Publish<'a>) {
     let Some(remote) = store.remote() else { return (compute.await, Publish::NOTHING) };
