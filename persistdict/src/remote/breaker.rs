@@ -1,5 +1,5 @@
 //! The circuit breaker: after a remote failure the tier is skipped for a
-//! pause that doubles with each failure in a row (1 s, 2 s, … 30 s), so a
+//! pause that doubles with each failed probe (1 s, 2 s, … 30 s), so a
 //! dead or frozen server costs at most one timeout per pause, not one per
 //! call. When a pause ends, one call probes the server (the others still
 //! skip it); a success closes the breaker.
@@ -76,6 +76,11 @@ impl Breaker {
     /// A call failed: opens the breaker for the next pause.
     pub(crate) fn failure(&self, now: Instant) -> Report {
         let mut s = self.lock();
+        if s.open_until.is_some_and(|t| now < t) {
+            // A call that was in flight when another one opened the
+            // breaker: the same failure, not a reason for a longer pause.
+            return Report::Quiet(s.pause);
+        }
         s.pause = if s.pause.is_zero() { FIRST_PAUSE } else { (s.pause * 2).min(MAX_PAUSE) };
         s.open_until = Some(now + s.pause);
         s.probing = false;
@@ -100,6 +105,9 @@ mod tests {
         assert!(b.allow(t0));
         assert_eq!(b.failure(t0), Report::Warn(FIRST_PAUSE));
         assert!(!b.allow(t0 + Duration::from_millis(999)));
+        for _ in 0..3 {
+            assert_eq!(b.failure(t0), Report::Quiet(FIRST_PAUSE), "calls in flight do not grow the pause");
+        }
         let t1 = t0 + FIRST_PAUSE;
         assert!(b.allow(t1), "one probe after the pause");
         assert!(!b.allow(t1), "only one");
