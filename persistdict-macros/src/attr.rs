@@ -56,6 +56,7 @@ pub struct Options {
     pub capture_args: Attr<LitBool>,
     pub refresh: Attr<LitStr>,
     pub companions: Attr<LitBool>,
+    pub remote: Attr<LitBool>,
     pub krate: Attr<LitStr>,
 }
 
@@ -122,6 +123,9 @@ fn set_literal(cx: &Ctxt, opts: &mut Options, name: Ident, lit: syn::Lit) {
         symbol::COMPANIONS => want!(Bool, "`true` or `false`", companions),
         symbol::CAPTURE_ARGS => want!(Bool, "`true` or `false`", capture_args),
         symbol::REFRESH => want!(Str, "\"background\"", refresh),
+        symbol::REMOTE => {
+            want!(Bool, "`true` or `false`, e.g. remote = false keeps the function off the remote tier", remote)
+        }
         symbol::CRATE => want!(Str, "the path of the persistdict crate, e.g. crate = \"::my_persistdict\"", krate),
         _ => cx.error_spanned_by(
             &name,

@@ -20,6 +20,7 @@ pub const LEASE_TIMEOUT: &str = "lease_timeout";
 pub const EXTRA_KEY: &str = "extra_key";
 pub const CAPTURE_ARGS: &str = "capture_args";
 pub const REFRESH: &str = "refresh";
+pub const REMOTE: &str = "remote";
 
 pub const ALL: &[&str] = &[
     DB,
@@ -34,4 +35,5 @@ pub const ALL: &[&str] = &[
     MAX_ENTRIES,
     MAX_SIZE,
     PRUNE,
+    REMOTE,
 ];

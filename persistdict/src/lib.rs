@@ -100,6 +100,8 @@ mod error;
 mod lifecycle;
 mod memo;
 pub mod raw;
+#[cfg(feature = "redis")]
+mod remote;
 mod storage;
 
 #[path = "dict/codec.rs"]
@@ -174,6 +176,7 @@ pub struct ReadmeDoctests;
 /// | `max_entries = N` | a budget of the function's `db`: at most `N` results, least recently used evicted first (see [`Builder::max_entries`]) | none |
 /// | `max_size = "2 GiB"` | a budget of the `db`'s bytes (B, KB, MB, GB, KiB, MiB, GiB; at least 64 KiB), see [`Builder::max_bytes`] | none |
 /// | `prune = "auto" \| "manual"` | `"auto"`: once this version of the function has been in use for a day, remove the entries of its older versions (an edited body or signature) unused for a day, see [`functions`] and [`MemoStore::prune_stale_versions`] | `"manual"` |
+/// | `remote = false` | keeps the function off the remote tier (feature `redis`, turned on by `PERSISTDICT_REMOTE`; see the README, "Sharing across machines") | on when `PERSISTDICT_REMOTE` is set |
 /// | `companions = false` | leaves out the companion item (needed in trait impls, which cannot hold extra methods) | `true` |
 /// | `crate = "path"` | where `persistdict` is, for renamed dependencies | `::persistdict` |
 ///

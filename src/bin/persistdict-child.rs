@@ -30,6 +30,19 @@
 //!   on_error = "serve_stale" (fails while DIR/fail exists); prints `ok VALUE` or `err E`
 //! - `fsize-macro DIR LIMIT`: the same limit, then calls a `#[persist_cache]` function
 //!   whose store is under DIR (`PERSISTDICT_DIR`) and prints its results
+//! - `remote-calls DIR FN THREADS SLEEP_MS X...` (the remote tier, configured by the
+//!   caller's PERSISTDICT_REMOTE* variables; the local store is PERSISTDICT_DIR): THREADS
+//!   threads each call the function FN (`fleet`, `local` with `remote = false`, `expiring`
+//!   with `expire_days = 2`, `fresh` with `fresh_for = "1h"` too, `big` returning 200 KiB, `async`, an `async fn`) with every X, in an order rotated per
+//!   thread; each body run appends `X` to DIR/runs, then sleeps SLEEP_MS. Prints `X RESULT`
+//!   per call, then `stats REMOTE_HITS REMOTE_MISSES REMOTE_ERRORS`
+//! - `remote-invalidate DIR X`: `fleet_cache(X).invalidate()`, prints the outcome
+//! - `remote-clear DIR`: `fleet`'s `store().clear()`, prints the count
+//! - `remote-loop DIR THREADS MILLIS`: THREADS threads call `fleet` with fresh arguments
+//!   for MILLIS; prints `calls N wrong W max_us M p99_us P slow S` (S: calls over 100 ms)
+//!   and the remote stats line
+//!
+//! `PERSISTDICT_CHILD_LOG=debug` logs at debug level (default: warnings) to stderr.
 #![allow(clippy::print_stdout)]
 
 use std::collections::HashMap;
@@ -92,6 +105,106 @@ fn pv_v2(x: u64) -> u64 {
     x + 2
 }
 
+/// A body run of a remote-tier function: one line, appended atomically
+/// (`O_APPEND`), so that processes and threads can share the file.
+fn note_run(dir: &std::path::Path, x: u64) {
+    let mut f =
+        std::fs::OpenOptions::new().create(true).append(true).open(dir.join("runs")).expect("open the runs file");
+    f.write_all(format!("{x}\n").as_bytes()).expect("note a run");
+}
+
+#[persistdict::persist_cache(ignore(dir, sleep_ms))]
+fn fleet(dir: std::path::PathBuf, sleep_ms: u64, x: u64) -> u64 {
+    note_run(&dir, x);
+    std::thread::sleep(Duration::from_millis(sleep_ms));
+    x * 7 + 1
+}
+
+#[persistdict::persist_cache(ignore(dir, sleep_ms), remote = false)]
+fn fleet_local(dir: std::path::PathBuf, sleep_ms: u64, x: u64) -> u64 {
+    note_run(&dir, x);
+    std::thread::sleep(Duration::from_millis(sleep_ms));
+    x * 7 + 1
+}
+
+#[persistdict::persist_cache(ignore(dir, sleep_ms), expire_days = 2)]
+fn fleet_expiring(dir: std::path::PathBuf, sleep_ms: u64, x: u64) -> u64 {
+    note_run(&dir, x);
+    std::thread::sleep(Duration::from_millis(sleep_ms));
+    x * 7 + 1
+}
+
+#[persistdict::persist_cache(ignore(dir, sleep_ms), fresh_for = "1h", expire_days = 2)]
+fn fleet_fresh(dir: std::path::PathBuf, sleep_ms: u64, x: u64) -> u64 {
+    note_run(&dir, x);
+    std::thread::sleep(Duration::from_millis(sleep_ms));
+    x * 7 + 1
+}
+
+#[persistdict::persist_cache(ignore(dir, sleep_ms))]
+fn fleet_big(dir: std::path::PathBuf, sleep_ms: u64, x: u64) -> Vec<u8> {
+    note_run(&dir, x);
+    std::thread::sleep(Duration::from_millis(sleep_ms));
+    vec![x as u8; 200 << 10]
+}
+
+#[persistdict::persist_cache(ignore(dir, sleep_ms))]
+async fn fleet_async(dir: std::path::PathBuf, sleep_ms: u64, x: u64) -> u64 {
+    note_run(&dir, x);
+    std::thread::sleep(Duration::from_millis(sleep_ms));
+    x * 7 + 1
+}
+
+/// Runs a future on this thread (the helper has no async runtime): parks
+/// until woken.
+fn block_on<F: Future>(f: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+/// One call of the remote-tier function `name`, as a number (`big`: its length).
+fn remote_call(name: &str, dir: &std::path::Path, sleep_ms: u64, x: u64) -> u64 {
+    let dir = dir.to_path_buf();
+    match name {
+        "fleet" => fleet(dir, sleep_ms, x),
+        "local" => fleet_local(dir, sleep_ms, x),
+        "expiring" => fleet_expiring(dir, sleep_ms, x),
+        "fresh" => fleet_fresh(dir, sleep_ms, x),
+        "big" => fleet_big(dir, sleep_ms, x).len() as u64,
+        "async" => block_on(fleet_async(dir, sleep_ms, x)),
+        other => panic!("no remote function {other}"),
+    }
+}
+
+fn remote_stats(name: &str) -> String {
+    let d = std::path::PathBuf::new();
+    let store = match name {
+        "local" => fleet_local_cache(d, 0, 0).store(),
+        "expiring" => fleet_expiring_cache(d, 0, 0).store(),
+        "fresh" => fleet_fresh_cache(d, 0, 0).store(),
+        "big" => fleet_big_cache(d, 0, 0).store(),
+        "async" => fleet_async_cache(d, 0, 0).store(),
+        _ => fleet_cache(d, 0, 0).store(),
+    };
+    match store.stats() {
+        Ok(s) => format!("stats {} {} {}", s.remote_hits, s.remote_misses, s.remote_errors),
+        Err(e) => format!("stats error {e}"),
+    }
+}
+
 /// Appends one line in one write (O_APPEND: lines of concurrent processes never interleave).
 fn append_line(path: &std::path::Path, line: &str) {
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("open the run log");
@@ -124,7 +237,11 @@ fn stale_body(dir: std::path::PathBuf, x: u64) -> Result<String, String> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(tracing::Level::WARN).init();
+    let level = match std::env::var("PERSISTDICT_CHILD_LOG").as_deref() {
+        Ok("debug") => tracing::Level::DEBUG,
+        _ => tracing::Level::WARN,
+    };
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level).init();
     let path = &args[2];
     let mut out = std::io::stdout().lock();
     match args[1].as_str() {
@@ -362,6 +479,84 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             // SAFETY: single-threaded so far.
             unsafe { std::env::set_var("PERSISTDICT_DIR", path) };
             writeln!(out, "{}", big_result(args[3].parse()?).len())?;
+        }
+        "remote-calls" => {
+            let dir = std::path::PathBuf::from(path);
+            let (name, threads, sleep_ms) = (args[3].clone(), args[4].parse::<usize>()?, args[5].parse::<u64>()?);
+            let xs: Vec<u64> = args[6..].iter().map(|a| a.parse()).collect::<Result<_, _>>()?;
+            let lines: Vec<String> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|t| {
+                        let (dir, name, xs) = (&dir, &name, &xs);
+                        s.spawn(move || {
+                            (0..xs.len())
+                                .map(|i| {
+                                    let x = xs[(i + t) % xs.len()];
+                                    format!("{x} {}", remote_call(name, dir, sleep_ms, x))
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                handles.into_iter().flat_map(|h| h.join().expect("a caller thread panicked")).collect()
+            });
+            for l in lines {
+                writeln!(out, "{l}")?;
+            }
+            writeln!(out, "{}", remote_stats(&name))?;
+        }
+        "remote-invalidate" => {
+            let x: u64 = args[3].parse()?;
+            writeln!(out, "{}", fleet_cache(path.into(), 0, x).invalidate()?)?;
+        }
+        "remote-clear" => {
+            writeln!(out, "{}", fleet_cache(path.into(), 0, 0).store().clear()?)?;
+        }
+        "remote-loop" => {
+            let dir = std::path::PathBuf::from(path);
+            let (threads, millis) = (args[3].parse::<u64>()?, args[4].parse::<u64>()?);
+            let base = now_ms() as u64 * 1000;
+            let end = Instant::now() + Duration::from_millis(millis);
+            let mut lat: Vec<u64> = Vec::new();
+            let mut wrong = 0u64;
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|t| {
+                        let dir = &dir;
+                        s.spawn(move || {
+                            let (mut lat, mut wrong) = (Vec::new(), 0u64);
+                            let mut i = 0u64;
+                            while Instant::now() < end {
+                                // A fresh argument each time: every call goes to the remote.
+                                let x = base + t * 10_000_000 + i;
+                                i += 1;
+                                let t0 = Instant::now();
+                                let v = fleet(dir.clone(), 0, x);
+                                lat.push(t0.elapsed().as_micros() as u64);
+                                if v != x * 7 + 1 {
+                                    wrong += 1;
+                                }
+                            }
+                            (lat, wrong)
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    let (l, w) = h.join().expect("a caller thread panicked");
+                    lat.extend(l);
+                    wrong += w;
+                }
+            });
+            lat.sort_unstable();
+            let p99 = lat.get(lat.len() * 99 / 100).copied().unwrap_or(0);
+            let slow = lat.iter().filter(|&&l| l > 100_000).count();
+            writeln!(
+                out,
+                "calls {} wrong {wrong} max_us {} p99_us {p99} slow {slow}",
+                lat.len(),
+                lat.last().copied().unwrap_or(0)
+            )?;
+            writeln!(out, "{}", remote_stats("fleet"))?;
         }
         other => return Err(format!("unknown command {other}").into()),
     }

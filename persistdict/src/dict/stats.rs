@@ -39,4 +39,14 @@ pub struct Stats {
     pub memo_stale_serves: u64,
     /// Computations that failed (an `Err`; a panic is not counted).
     pub memo_errors: u64,
+    /// `#[persist_cache]` with the remote tier (feature `redis`): results
+    /// this function took from the remote (its local cache missed). Zero
+    /// for a `PersistDict` and without the tier.
+    pub remote_hits: u64,
+    /// Remote lookups of this function that found nothing usable (absent,
+    /// or a bad value, which is then overwritten).
+    pub remote_misses: u64,
+    /// Remote operations of this function that failed or timed out (each
+    /// call went on locally).
+    pub remote_errors: u64,
 }

@@ -386,12 +386,21 @@ pub(crate) fn memoize<T: CacheValue, R>(
                 None
             };
             let guard = LeaseGuard::new(store, h, key.0, lease);
-            let leading = Leading::enter();
-            let t0 = Instant::now();
-            let r = body();
-            drop(leading);
-            let took = t0.elapsed();
-            counters.computed(store, took);
+            let compute = || {
+                let leading = Leading::enter();
+                let t0 = Instant::now();
+                let r = body();
+                drop(leading);
+                let took = t0.elapsed();
+                counters.computed(store, took);
+                (r, took)
+            };
+            // The remote tier: its value (stored below like a computed one),
+            // else `compute` once in the fleet; `remote` publishes it.
+            #[cfg(feature = "redis")]
+            let ((r, took), remote) = crate::remote::lead(store, &key, &types, |v| (found(v), Duration::ZERO), compute);
+            #[cfg(not(feature = "redis"))]
+            let (r, took) = compute();
             match stored(&r) {
                 Some(v) => {
                     let args = capture.map(|c| c.finish(took));
@@ -400,6 +409,8 @@ pub(crate) fn memoize<T: CacheValue, R>(
                     {
                         guard.released();
                     }
+                    #[cfg(feature = "redis")]
+                    remote.publish(&key, v, &types);
                     r
                 }
                 None => {
@@ -450,10 +461,19 @@ pub(crate) async fn memoize_async<T: CacheValue + Send, R>(
             None
         };
         let guard = LeaseGuard::new(store, h, key.0, lease);
-        let t0 = Instant::now();
-        let r = body.await;
-        let took = t0.elapsed();
-        counters.computed(store, took);
+        let compute = async {
+            let t0 = Instant::now();
+            let r = body.await;
+            let took = t0.elapsed();
+            counters.computed(store, took);
+            (r, took)
+        };
+        // As in `memoize`: the remote tier's value, or `compute` once in the fleet.
+        #[cfg(feature = "redis")]
+        let ((r, took), remote) =
+            crate::remote::lead_async(store, &key, &types, |v| (found(v), Duration::ZERO), compute).await;
+        #[cfg(not(feature = "redis"))]
+        let (r, took) = compute.await;
         match stored(&r) {
             Some(v) => {
                 if let Some(bytes) = store.prepare_value(v) {
@@ -465,6 +485,8 @@ pub(crate) async fn memoize_async<T: CacheValue + Send, R>(
                         guard.released();
                     }
                 }
+                #[cfg(feature = "redis")]
+                remote.publish(&key, v, &types);
                 r
             }
             None => {

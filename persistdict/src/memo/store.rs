@@ -94,6 +94,9 @@ pub struct MemoConfig {
     /// `prune = "auto"`: remove superseded versions of the function once
     /// unused (see `versions.rs`).
     pub prune_auto: bool,
+    /// `remote = false` turns this off: the function stays off the remote
+    /// tier (feature `redis`) even when `PERSISTDICT_REMOTE` is set.
+    pub remote: bool,
 }
 
 /// The persistent cache of one `#[persist_cache]` function, reached through
@@ -146,6 +149,8 @@ struct FnStore {
     use_clock: UseClock,
     auto_prune: bool,
     counters: Counters,
+    #[cfg(feature = "redis")]
+    remote: Option<crate::remote::FnRemote>,
 }
 
 /// Every function store of the process, by full configuration.
@@ -235,6 +240,12 @@ impl MemoStore {
         self.shared().handle.as_ref()
     }
 
+    /// The function's view of the remote tier, when it is on.
+    #[cfg(feature = "redis")]
+    pub(crate) fn remote(&self) -> Option<&crate::remote::FnRemote> {
+        self.shared().remote.as_ref()
+    }
+
     /// The directory this function's cache lives in (resolved once, at the
     /// first call of the function or its companion).
     pub fn path(&self) -> PathBuf {
@@ -271,6 +282,8 @@ impl MemoStore {
             }
             Ok(out)
         })?;
+        #[cfg(feature = "redis")]
+        crate::remote::clear(self);
         h.remove_many(&keys)
     }
 
@@ -298,6 +311,8 @@ impl MemoStore {
     pub fn stats(&self) -> Result<Stats> {
         let mut s = self.handle().ok_or_else(|| self.off())?.stats()?;
         self.counters().fill(&mut s);
+        #[cfg(feature = "redis")]
+        crate::remote::fill_stats(self, &mut s);
         Ok(s)
     }
 
@@ -557,6 +572,8 @@ impl FnStore {
             use_clock: UseClock::default(),
             counters: Counters::default(),
             auto_prune: config.prune_auto,
+            #[cfg(feature = "redis")]
+            remote: crate::remote::FnRemote::for_function(config, &prefix),
         };
         if disabled_by_env() {
             debug!(function = config.namespace, "PERSISTDICT_DISABLE is set: caching off");
@@ -698,7 +715,11 @@ impl CallKey {
     pub fn invalidate(&self) -> Result<bool> {
         let h = self.store.handle().ok_or_else(|| self.store.off())?;
         match &self.key {
-            Some(k) => h.remove(&k.0),
+            Some(k) => {
+                #[cfg(feature = "redis")]
+                crate::remote::invalidate(self.store, k);
+                h.remove(&k.0)
+            }
             None => Ok(false),
         }
     }
