@@ -295,3 +295,89 @@ fn an_async_fn_keeps_a_current_thread_executor_ticking() {
     assert_eq!(ASYNC_RUNS.load(Ordering::SeqCst), 10, "each id computed once");
     assert!(ticks > 5, "the ticking task kept running while the calls were in flight");
 }
+
+#[persist_cache(db = "policies_txns")]
+fn counted_machine(x: u64) -> u64 {
+    x + 1
+}
+
+#[persist_cache(db = "policies_txns", single_flight = "process")]
+fn counted_process(x: u64) -> u64 {
+    x + 2
+}
+
+#[test]
+fn a_miss_costs_two_write_transactions_in_machine_mode_and_one_in_process_mode() {
+    enter();
+    // First calls record the functions' use (one transaction each).
+    counted_machine(0);
+    counted_process(0);
+    let db = persistdict::raw::RawDb::open(counted_machine_cache(0).store().path()).unwrap();
+    let txn = || db.stats().unwrap().last_txn_id;
+    let before = txn();
+    for x in 1..=20 {
+        counted_machine(x);
+    }
+    let machine = txn() - before;
+    let before = txn();
+    for x in 1..=20 {
+        counted_process(x);
+    }
+    let process = txn() - before;
+    assert_eq!(machine, 40, "lease + result per miss");
+    assert_eq!(process, 20, "result per miss");
+    // Hits write nothing.
+    let before = txn();
+    for x in 1..=20 {
+        counted_machine(x);
+    }
+    assert_eq!(txn(), before);
+}
+
+static REFRESH_RUNS: AtomicUsize = AtomicUsize::new(0);
+static REFRESH_RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+#[persist_cache(db = "policies_refresh", fresh_for = "100ms", refresh = "background")]
+fn slow_quote(symbol: String) -> String {
+    REFRESH_RUNNING.fetch_add(1, Ordering::SeqCst);
+    let n = REFRESH_RUNS.fetch_add(1, Ordering::SeqCst) + 1;
+    std::thread::sleep(Duration::from_millis(300));
+    REFRESH_RUNNING.fetch_sub(1, Ordering::SeqCst);
+    format!("{symbol} v{n}")
+}
+
+#[test]
+fn a_stale_result_returns_at_once_and_refreshes_in_the_background() {
+    enter();
+    assert_eq!(slow_quote("ACME".into()), "ACME v1");
+    std::thread::sleep(Duration::from_millis(150));
+    // Stale: the old value at once; the refresh starts on its own thread.
+    assert_eq!(slow_quote("ACME".into()), "ACME v1");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while REFRESH_RUNNING.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the refresh never started");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // While it computes (300 ms), calls still get the old value at once
+    // and start no second refresh.
+    assert_eq!(slow_quote("ACME".into()), "ACME v1");
+    assert_eq!(slow_quote("ACME".into()), "ACME v1");
+    assert_eq!(REFRESH_RUNNING.load(Ordering::SeqCst), 1, "the calls returned while the refresh computed");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while REFRESH_RUNS.load(Ordering::SeqCst) < 2 || REFRESH_RUNNING.load(Ordering::SeqCst) > 0 {
+        assert!(Instant::now() < deadline, "the refresh never ran");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The next call sees the refreshed value (stored before the body's thread ended).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = slow_quote("ACME".into());
+        if v == "ACME v2" {
+            break;
+        }
+        assert_eq!(v, "ACME v1");
+        assert!(Instant::now() < deadline, "the refreshed value was never stored");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(REFRESH_RUNS.load(Ordering::SeqCst), 2, "one refresh for three stale calls");
+}

@@ -105,9 +105,14 @@ Examples:
         /// Only the entries not used for this long (e.g. 7d, 12h, 30m).
         #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
         older_than: Option<std::time::Duration>,
-        /// Only the entries of function versions superseded by a newer version of the same function.
+        /// Only the entries of function versions superseded by a newer version of the same function
+        /// and not used for --idle (a version some process still calls is never stale).
         #[arg(long)]
         stale_versions: bool,
+        /// With --stale-versions: how long a superseded version must have gone unused (a process
+        /// calling a version records its use at most every 10 minutes, so keep this above that).
+        #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration, default_value = "1h")]
+        idle: std::time::Duration,
         /// Remove every entry (needed when no filter is given).
         #[arg(long)]
         all: bool,

@@ -34,7 +34,18 @@ impl Out {
 
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic).set_header(header.to_vec());
+    t.load_preset(UTF8_FULL_CONDENSED).set_header(header.to_vec());
+    // Fit the terminal's width when it has a sensible one; a terminal that
+    // reports none (0 columns, as some ptys do) would squeeze every column
+    // to one character.
+    match t.width() {
+        Some(w) if w >= 60 => {
+            t.set_content_arrangement(ContentArrangement::Dynamic);
+        }
+        _ => {
+            t.set_content_arrangement(ContentArrangement::Disabled);
+        }
+    }
     t
 }
 

@@ -56,9 +56,22 @@ fn functions_listed_filtered_and_pruned() {
     assert!(sq[0]["function"].as_str().unwrap().ends_with("square"));
     assert_eq!(run(&["ls", &dir, "--fn", "nosuchfn"]).code, 2);
 
+    // Captured arguments: the call as written, and removal by argument value.
+    let ls = run(&["ls", &dir, "--fn", "embed"]);
+    assert!(ls.stdout.contains(r#"embed(model: "ada", text: "hello")"#), "{}", ls.stdout);
+    let rows = run(&["ls", &dir, "--fn", "embed", "--json"]).json();
+    let hello = rows.as_array().unwrap().iter().find(|r| r["args"]["text"] == "again").expect("captured");
+    assert_eq!(hello["args"]["model"], "ada");
+    assert!(hello["compute_ms"].is_u64());
+    let dry = run(&["rm", &dir, "--where", "text=again", "--dry-run", "--json"]).json();
+    assert_eq!(dry["matched"], 1);
+
+    // Version 1 was used a moment ago: not stale yet (the default --idle is 1h).
     let dry = run(&["rm", &dir, "--stale-versions", "--dry-run", "--json"]).json();
+    assert_eq!(dry["matched"], 0, "a version used within --idle is never stale");
+    let dry = run(&["rm", &dir, "--stale-versions", "--idle", "0s", "--dry-run", "--json"]).json();
     assert_eq!(dry["matched"], 2);
-    let gone = run(&["rm", &dir, "--stale-versions", "--json"]).json();
+    let gone = run(&["rm", &dir, "--stale-versions", "--idle", "0s", "--json"]).json();
     assert_eq!(gone["removed"], 2);
     let gone = run(&["rm", &dir, "--fn", "square", "--json"]).json();
     assert_eq!(gone["removed"], 4);

@@ -53,6 +53,8 @@ pub struct Options {
     pub single_flight: Attr<LitStr>,
     pub lease_timeout: Attr<LitStr>,
     pub extra_key: Attr<syn::Expr>,
+    pub capture_args: Attr<LitBool>,
+    pub refresh: Attr<LitStr>,
     pub companions: Attr<LitBool>,
     pub krate: Attr<LitStr>,
 }
@@ -118,6 +120,8 @@ fn set_literal(cx: &Ctxt, opts: &mut Options, name: Ident, lit: syn::Lit) {
         symbol::SINGLE_FLIGHT => want!(Str, "\"machine\" or \"process\"", single_flight),
         symbol::LEASE_TIMEOUT => want!(Str, "a duration, e.g. lease_timeout = \"30s\"", lease_timeout),
         symbol::COMPANIONS => want!(Bool, "`true` or `false`", companions),
+        symbol::CAPTURE_ARGS => want!(Bool, "`true` or `false`", capture_args),
+        symbol::REFRESH => want!(Str, "\"background\"", refresh),
         symbol::CRATE => want!(Str, "the path of the persistdict crate, e.g. crate = \"::my_persistdict\"", krate),
         _ => cx.error_spanned_by(
             &name,

@@ -112,6 +112,7 @@ fn expand(opts: &Options, f: &CachedFn) -> TokenStream {
     }};
     // The whole call is spanned at the return type: rustc reports an
     // unsatisfied bound of the call at the call expression.
+    let refresh_background = opts.refresh.get().is_some_and(|r| r.value() == "background");
     let run = if is_async {
         let body = quote! {
             async move {
@@ -119,10 +120,44 @@ fn expand(opts: &Options, f: &CachedFn) -> TokenStream {
                 __persistdict_out
             }
         };
-        quote_spanned!(ret_span=> #kind.call_async(__persistdict_store, __persistdict_kb, #body).await)
+        quote_spanned!(ret_span=> __persistdict_kind.call_async(__persistdict_store, __persistdict_ready, __persistdict_capture, #body).await)
     } else {
         let body = quote!(move || -> #ret { #(#restore)* #(#stmts)* });
-        quote_spanned!(ret_span=> #kind.call(__persistdict_store, __persistdict_kb, #body))
+        if refresh_background {
+            // A stale hit returns at once; its recomputation runs on a thread.
+            quote_spanned! {ret_span=> {
+                let __persistdict_body = #body;
+                if let ::core::option::Option::Some(__persistdict_hit) = __persistdict_stale_hit {
+                    __persistdict_kind.refresh(__persistdict_store, __persistdict_ready, __persistdict_capture, __persistdict_body);
+                    return __persistdict_hit;
+                }
+                __persistdict_kind.call(__persistdict_store, __persistdict_ready, __persistdict_capture, __persistdict_body)
+            }}
+        } else {
+            quote_spanned!(ret_span=> __persistdict_kind.call(__persistdict_store, __persistdict_ready, __persistdict_capture, #body))
+        }
+    };
+    // The hit path runs first; only a miss captures the arguments (while
+    // they are still here: the body takes them).
+    let captures = capture_tokens(opts, f, &private);
+    let prefetch = quote_spanned! {ret_span=>
+        let __persistdict_kind = #kind;
+        #[allow(unused_mut, unused_assignments)]
+        let mut __persistdict_stale_hit = ::core::option::Option::None;
+        let __persistdict_ready = match __persistdict_kind.prefetch(__persistdict_store, __persistdict_kb) {
+            #private::Prefetch::Hit(__persistdict_hit) => return __persistdict_hit,
+            #private::Prefetch::Miss(__persistdict_ready) => __persistdict_ready,
+            #private::Prefetch::Stale(__persistdict_hit, __persistdict_ready) => {
+                __persistdict_stale_hit = ::core::option::Option::Some(__persistdict_hit);
+                __persistdict_ready
+            }
+        };
+        let _ = &__persistdict_stale_hit;
+        #[allow(unused_mut)]
+        let mut __persistdict_capture = __persistdict_ready.capture();
+        if let ::core::option::Option::Some(__persistdict_c) = &mut __persistdict_capture {
+            #(#captures)*
+        }
     };
     // `on_error = "serve_stale"` needs a `Result`: asked of the compiler
     // (aliases!), reported at the option.
@@ -137,6 +172,7 @@ fn expand(opts: &Options, f: &CachedFn) -> TokenStream {
             static __PERSISTDICT_STORE: #private::MemoStore = #private::MemoStore::new(#config);
             let __persistdict_store: &'static #private::MemoStore = &__PERSISTDICT_STORE;
             let __persistdict_kb = #key_block;
+            #prefetch
             #run
         }
     };
@@ -182,6 +218,36 @@ fn expand(opts: &Options, f: &CachedFn) -> TokenStream {
     }
 }
 
+/// The statements that capture the arguments (not the ignored ones) into
+/// `__persistdict_c`; none with `capture_args = false`.
+fn capture_tokens(opts: &Options, f: &CachedFn, private: &TokenStream) -> Vec<TokenStream> {
+    if opts.capture_args.get().is_some_and(|b| !b.value) {
+        return Vec::new();
+    }
+    let ignored = |name: &str| opts.ignore.get().is_some_and(|list| list.iter().any(|i| i == name));
+    let mut out = Vec::new();
+    if f.receiver.is_some() && !ignored("self") {
+        out.push(quote!(__persistdict_c.arg("self", &self);));
+    }
+    for arg in &f.args {
+        let binding = &arg.binding;
+        if arg.simple && ignored(&binding.to_string()) {
+            continue;
+        }
+        let pat = &arg.pat;
+        let name = if arg.simple { binding.to_string() } else { quote!(#pat).to_string() };
+        // Spanned and bounded like the key's own call (`key_tokens`), so an
+        // argument that is not `Serialize` gets one error, not two.
+        let (ty, span) = (&arg.ty, arg.ty.span());
+        if arg.has_impl_trait {
+            out.push(quote_spanned!(span=> #private::Capture::arg(__persistdict_c, #name, &#binding);));
+        } else {
+            out.push(quote_spanned!(span=> #private::Capture::arg::<#ty>(__persistdict_c, #name, &#binding);));
+        }
+    }
+    out
+}
+
 fn config_tokens(opts: &Options, f: &CachedFn, private: &TokenStream) -> TokenStream {
     let sig = &f.item.sig;
     let fn_name = sig.ident.to_string();
@@ -202,6 +268,8 @@ fn config_tokens(opts: &Options, f: &CachedFn, private: &TokenStream) -> TokenSt
     let serve_stale = opts.on_error.get().is_some_and(|e| e.value() == "serve_stale");
     let machine_flight = opts.single_flight.get().is_none_or(|s| s.value() == "machine");
     let lease_timeout_ms = duration(opts.lease_timeout.get()).unwrap_or(30_000);
+    let capture_args = opts.capture_args.get().is_none_or(|b| b.value);
+    let refresh_bg = opts.refresh.get().is_some_and(|r| r.value() == "background");
     let durability = match opts.durability.get().map(|d| d.value()).as_deref() {
         Some("sync") => quote!(Sync),
         Some("no_sync") => quote!(NoSync),
@@ -250,6 +318,8 @@ fn config_tokens(opts: &Options, f: &CachedFn, private: &TokenStream) -> TokenSt
             serve_stale: #serve_stale,
             machine_flight: #machine_flight,
             lease_timeout_ms: #lease_timeout_ms,
+            capture_args: #capture_args,
+            refresh_background: #refresh_bg,
             durability: #private::Durability::#durability,
             lru_capacity: #lru,
             max_bytes: #max_bytes,

@@ -18,6 +18,8 @@ pub const ON_ERROR: &str = "on_error";
 pub const SINGLE_FLIGHT: &str = "single_flight";
 pub const LEASE_TIMEOUT: &str = "lease_timeout";
 pub const EXTRA_KEY: &str = "extra_key";
+pub const CAPTURE_ARGS: &str = "capture_args";
+pub const REFRESH: &str = "refresh";
 
 pub const ALL: &[&str] = &[
     DB,

@@ -116,6 +116,7 @@ pub fn check(cx: &Ctxt, opts: &Options, f: &CachedFn) {
         );
     }
     check_durations(cx, opts);
+    check_refresh(cx, opts, f);
     if let Some(p) = opts.prune.get()
         && !["auto", "manual"].contains(&p.value().as_str())
     {
@@ -217,6 +218,46 @@ fn check_mutable_arguments(cx: &Ctxt, opts: &Options, f: &CachedFn) {
 }
 
 /// Parses a size like `2 GiB`, `512MB`, `100 B` into bytes.
+/// `refresh = "background"` runs the body on a thread of its own after the
+/// call returned: a sync function with owned arguments and a `fresh_for`.
+fn check_refresh(cx: &Ctxt, opts: &Options, f: &CachedFn) {
+    let Some(r) = opts.refresh.get() else { return };
+    if r.value() != "background" {
+        cx.error_spanned_by(r, format!("unknown refresh policy {:?}; the one policy is \"background\"", r.value()));
+        return;
+    }
+    if opts.fresh_for.get().is_none() {
+        cx.error_spanned_by(r, "`refresh = \"background\"` needs `fresh_for = \"...\"`: nothing is stale without it");
+    }
+    if f.item.sig.asyncness.is_some() {
+        cx.error_spanned_by(
+            r,
+            "`refresh = \"background\"` is for sync functions: an async fn would need a runtime to spawn its refresh on, which persistdict does not depend on",
+        );
+    }
+    let ignored = |name: &str| opts.ignore.get().is_some_and(|list| list.iter().any(|i| i == name));
+    if let Some(recv) = &f.receiver
+        && recv.reference.is_some()
+        && !ignored("self")
+    {
+        cx.error_spanned_by(r, "`refresh = \"background\"` needs owned arguments (the refresh outlives the call): `self` is borrowed; take `self` by value (Clone it at the call site) or ignore(self)");
+    }
+    for arg in &f.args {
+        if (arg.simple && ignored(&arg.binding.to_string())) || !borrows(&arg.ty) {
+            continue;
+        }
+        let ty = &arg.ty;
+        cx.error_spanned_by(
+            r,
+            format!(
+                "`refresh = \"background\"` needs owned arguments (the refresh outlives the call): `{}: {}` is borrowed; take an owned type (String, Vec<T>, Arc<T>)",
+                arg.binding,
+                quote::quote!(#ty)
+            ),
+        );
+    }
+}
+
 /// A humantime duration in milliseconds (at least 1 ms).
 pub fn parse_duration_ms(text: &str) -> Option<u64> {
     let d = humantime::parse_duration(text.trim()).ok()?;

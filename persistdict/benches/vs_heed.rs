@@ -82,6 +82,13 @@ fn reads(c: &mut Criterion) {
     let raw_dir = tempfile::tempdir().expect("tmp");
     let d = dict(ours_dir.path(), 0, Durability::NoSync);
     let hot = dict(ours_dir.path(), 128, Durability::NoSync);
+    let hot_decoded: PersistDict<u64, Vec<u8>> = PersistDict::builder(ours_dir.path())
+        .lru_capacity(128)
+        .cache_decoded()
+        .maintenance(Maintenance::Disabled)
+        .durability(Durability::NoSync)
+        .open()
+        .expect("open");
     for chunk in (0..N).collect::<Vec<_>>().chunks(10_000) {
         d.extend(chunk.iter().map(|&i| (i, value(i)))).expect("fill");
     }
@@ -100,6 +107,9 @@ fn reads(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("2_get_hot_set_lru_on");
     g.bench_function("persistdict", |b| b.iter(|| black_box(hot.get(&rng.random_range(0..100u64)).expect("get"))));
+    g.bench_function("persistdict_decoded", |b| {
+        b.iter(|| black_box(hot_decoded.get(&rng.random_range(0..100u64)).expect("get")))
+    });
     g.bench_function("heed", |b| b.iter(|| black_box(raw_get::<Vec<u8>>(&raw, &enc(&rng.random_range(0..100u64))))));
     g.finish();
 
@@ -413,5 +423,42 @@ fn budget(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, reads, inserts, memo, open, expire, mixed, budget);
+#[persist_cache(db = "bench_miss_machine", durability = "no_meta_sync")]
+fn miss_machine(n: u64) -> Vec<u8> {
+    value(n)
+}
+
+#[persist_cache(db = "bench_miss_process", durability = "no_meta_sync", single_flight = "process")]
+fn miss_process(n: u64) -> Vec<u8> {
+    value(n)
+}
+
+/// A memoized call that misses: single flight across processes (a lease
+/// written before the body, removed with the result: two commits) against
+/// per process (one commit), and raw heed's get + put + commit.
+fn memo_miss(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::env::set_current_dir(dir.path()).expect("cd");
+    let next = std::sync::atomic::AtomicU64::new(0);
+    let fresh = || next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let raw_dir = tempfile::tempdir().expect("tmp");
+    let raw = raw_open(raw_dir.path(), Durability::NoMetaSync);
+    let mut g = c.benchmark_group("11_memo_miss");
+    g.bench_function("machine", |b| b.iter(|| black_box(miss_machine(fresh()))));
+    g.bench_function("process", |b| b.iter(|| black_box(miss_process(fresh()))));
+    g.bench_function("heed", |b| {
+        b.iter(|| {
+            let n = fresh();
+            let mut h = Sha256::new();
+            h.update(enc(&n));
+            let key: [u8; 32] = h.finalize().into();
+            if raw_get::<Vec<u8>>(&raw, &key).is_none() {
+                raw_put(&raw, &key, &enc(&value(n)));
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, reads, inserts, memo, open, expire, mixed, budget, memo_miss);
 criterion_main!(benches);

@@ -50,8 +50,8 @@ pub fn run(cli: Cli) -> Result<Out> {
         Command::Fns { dir } => Out::Fns(fns::run(&open(&dir)?)?),
         Command::Ls { dir, function, sort, limit } => Out::Ls(ls::run(&open(&dir)?, function.as_deref(), sort, limit)?),
         Command::Get { dir, key } => Out::Get(ls::get(&open(&dir)?, &key)?),
-        Command::Rm { dir, function, wheres, older_than, stale_versions, all, dry_run } => {
-            let filter = rm::Filter { function, wheres, older_than, stale_versions, all };
+        Command::Rm { dir, function, wheres, older_than, stale_versions, idle, all, dry_run } => {
+            let filter = rm::Filter { function, wheres, older_than, stale_versions, idle, all };
             filter.check()?;
             Out::Rm(rm::run(&open(&dir)?, &filter, dry_run)?)
         }

@@ -13,6 +13,8 @@ pub struct Filter {
     pub wheres: Vec<String>,
     pub older_than: Option<Duration>,
     pub stale_versions: bool,
+    /// How long a superseded version must have gone unused to be stale.
+    pub idle: Duration,
     pub all: bool,
 }
 
@@ -60,7 +62,13 @@ pub fn run(db: &RawDb, f: &Filter, dry_run: bool) -> Result<RmOut> {
     let ctx = Ctx::new(db)?;
     let wheres: Vec<(String, serde_json::Value)> = f.wheres.iter().map(|w| parse_where(w)).collect::<Result<_>>()?;
     let stale: Vec<[u8; 8]> = if f.stale_versions {
-        ctx.fns.iter().filter(|(_, r)| super::fns::superseded(&ctx.fns, r)).map(|(p, _)| *p).collect()
+        let now_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let idle_ms = f.idle.as_millis() as u64;
+        ctx.fns
+            .iter()
+            .filter(|(_, r)| super::fns::superseded(&ctx.fns, r) && now_ms.saturating_sub(r.last_use_ms) >= idle_ms)
+            .map(|(p, _)| *p)
+            .collect()
     } else {
         Vec::new()
     };

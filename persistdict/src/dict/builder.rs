@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::codec::{Bincode, Codec};
+use crate::dict::front_cache::Typed;
 use crate::dict::persist_dict::PersistDict;
 use crate::error::{Error, Result};
 use crate::lifecycle::maintenance::Maintenance;
@@ -58,6 +59,7 @@ pub struct Builder<K, V, KC = Bincode, VC = Bincode> {
     pub(crate) opts: Options,
     pub(crate) key_codec: KC,
     pub(crate) value_codec: VC,
+    typed: Option<Typed<V>>,
     _types: PhantomData<fn() -> (K, V)>,
 }
 
@@ -132,7 +134,13 @@ impl Options {
 
 impl<K, V> Builder<K, V> {
     pub(crate) fn new(path: impl AsRef<Path>) -> Self {
-        Builder { opts: Options::new(path.as_ref()), key_codec: Bincode, value_codec: Bincode, _types: PhantomData }
+        Builder {
+            opts: Options::new(path.as_ref()),
+            key_codec: Bincode,
+            value_codec: Bincode,
+            typed: None,
+            _types: PhantomData,
+        }
     }
 }
 
@@ -241,12 +249,24 @@ impl<K, V, KC: Codec, VC: Codec> Builder<K, V, KC, VC> {
 
     /// The codec of keys. Default [`Bincode`].
     pub fn key_codec<C: Codec>(self, codec: C) -> Builder<K, V, C, VC> {
-        Builder { opts: self.opts, key_codec: codec, value_codec: self.value_codec, _types: PhantomData }
+        Builder {
+            opts: self.opts,
+            key_codec: codec,
+            value_codec: self.value_codec,
+            typed: self.typed,
+            _types: PhantomData,
+        }
     }
 
     /// The codec of values. Default [`Bincode`].
     pub fn value_codec<C: Codec>(self, codec: C) -> Builder<K, V, KC, C> {
-        Builder { opts: self.opts, key_codec: self.key_codec, value_codec: codec, _types: PhantomData }
+        Builder {
+            opts: self.opts,
+            key_codec: self.key_codec,
+            value_codec: codec,
+            typed: self.typed,
+            _types: PhantomData,
+        }
     }
 
     /// Replaces the SHA-256 of long keys; only for tests that force collisions.
@@ -268,6 +288,35 @@ impl<K, V, KC: Codec, VC: Codec> Builder<K, V, KC, VC> {
         V: serde::de::DeserializeOwned,
     {
         self.opts.validate()?;
-        PersistDict::from_parts(self.opts, self.key_codec, self.value_codec)
+        let mut d = PersistDict::from_parts(self.opts, self.key_codec, self.value_codec)?;
+        d.typed = self.typed;
+        Ok(d)
+    }
+}
+
+impl<K, V, KC, VC> Builder<K, V, KC, VC>
+where
+    V: Clone + Send + Sync + 'static,
+{
+    /// Keeps the LRU's values decoded: a hit in the LRU (see
+    /// [`lru_capacity`](Self::lru_capacity)) clones the value instead of
+    /// decoding its bytes again, which for a value with many elements (a
+    /// `Vec`, a map) is most of a read's cost. Needs `V: Clone`; coherence
+    /// is the LRU's own (a value changed by anyone since is never served).
+    /// No effect with the LRU off.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let d: persistdict::PersistDict<u32, Vec<f32>> =
+    ///     persistdict::PersistDict::builder(dir.path()).lru_capacity(1000).cache_decoded().open()?;
+    /// d.insert(&1, &vec![0.5; 768])?;
+    /// assert_eq!(d.get(&1)?, Some(vec![0.5; 768])); // decoded, then kept decoded
+    /// assert_eq!(d.get(&1)?, Some(vec![0.5; 768])); // cloned from the LRU
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cache_decoded(mut self) -> Self {
+        self.typed =
+            Some(Typed { clone: |any| any.downcast_ref::<V>().cloned(), boxed: |v| std::sync::Arc::new(v.clone()) });
+        self
     }
 }

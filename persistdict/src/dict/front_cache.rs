@@ -8,6 +8,7 @@
 //! handle's own write keeps the rest of the cache when it was the only commit
 //! since the tag.
 
+use std::any::Any;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
@@ -20,7 +21,25 @@ use crate::storage::record::Header;
 pub(crate) struct Cached {
     pub value: Arc<[u8]>,
     pub header: Header,
+    /// The value decoded, for a dictionary built with
+    /// [`Builder::cache_decoded`](crate::Builder::cache_decoded): set at the
+    /// first hit, on this very entry (so it always matches `value`).
+    pub decoded: Option<Arc<dyn Any + Send + Sync>>,
 }
+
+/// How a dictionary that caches decoded values clones them out of the
+/// cache and puts them in (fn pointers: `V` needs no bound here).
+pub(crate) struct Typed<R> {
+    pub clone: fn(&(dyn Any + Send + Sync)) -> Option<R>,
+    pub boxed: fn(&R) -> Arc<dyn Any + Send + Sync>,
+}
+
+impl<R> Clone for Typed<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<R> Copy for Typed<R> {}
 
 pub(crate) struct FrontCache {
     lru: LruCache<Vec<u8>, Cached>,
@@ -78,6 +97,11 @@ impl FrontCache {
         }
     }
 
+    /// The entry of `key`, to attach its decoded value (no LRU promotion).
+    pub fn entry_mut(&mut self, key: &[u8]) -> Option<&mut Cached> {
+        self.lru.peek_mut(key)
+    }
+
     pub fn clear(&mut self) {
         self.lru.clear();
     }
@@ -95,6 +119,7 @@ mod tests {
         Cached {
             value: v.into(),
             header: Header { hashed: false, seq: 0, ctime_ms: 0, atime_ms: 0, indexed_ms: 0, window_ms: 0, type_fp: 0 },
+            decoded: None,
         }
     }
 

@@ -14,7 +14,7 @@ use tracing::{debug, warn};
 
 use crate::dict::builder::Options;
 use crate::dict::fingerprint::{Fp, Types};
-use crate::dict::front_cache::{Cached, FrontCache};
+use crate::dict::front_cache::{Cached, FrontCache, Typed};
 use crate::dict::memoize::Flights;
 use crate::dict::stats::Stats;
 use crate::error::{Error, Result};
@@ -235,6 +235,18 @@ impl Handle {
         types: &Types,
         decode: impl FnOnce(&[u8], &Header) -> Result<R>,
     ) -> Result<Option<R>> {
+        self.get_typed(encoded, types, None, decode)
+    }
+
+    /// [`get`](Self::get), serving decoded values from the front cache when
+    /// `typed` says how (see [`Typed`]).
+    pub fn get_typed<R>(
+        &self,
+        encoded: &[u8],
+        types: &Types,
+        typed: Option<Typed<R>>,
+        decode: impl FnOnce(&[u8], &Header) -> Result<R>,
+    ) -> Result<Option<R>> {
         let now = clock::now_ms();
         self.maintenance.tick(&self.store, now);
         if self.front.is_some() {
@@ -243,13 +255,30 @@ impl Handle {
             if let Some(c) = front.get(last, encoded)
                 && self.fresh(&c.header, now)
             {
+                if c.header.type_fp != types.fp {
+                    let stored = c.header.type_fp;
+                    drop(front);
+                    return Err(self.mismatch(encoded, stored, types));
+                }
+                if let (Some(t), Some(d)) = (typed, &c.decoded)
+                    && let Some(v) = (t.clone)(&**d)
+                {
+                    drop(front);
+                    self.hits.fetch_add(1, Ordering::Relaxed);
+                    return Ok(Some(v));
+                }
                 let (value, header) = (c.value.clone(), c.header);
                 drop(front);
-                if header.type_fp != types.fp {
-                    return Err(self.mismatch(encoded, header.type_fp, types));
-                }
                 self.hits.fetch_add(1, Ordering::Relaxed);
-                return decode(&value, &header).map(Some);
+                let v = decode(&value, &header)?;
+                if let Some(t) = typed
+                    && let Some(mut front) = self.front()
+                    && let Some(c) = front.entry_mut(encoded)
+                    && Arc::ptr_eq(&c.value, &value)
+                {
+                    c.decoded = Some((t.boxed)(&v));
+                }
+                return Ok(Some(v));
             }
             drop(front);
             self.misses.fetch_add(1, Ordering::Relaxed);
@@ -274,7 +303,7 @@ impl Handle {
                 warn!(name = %self.name, error = %e, "could not refresh atime; the value is returned anyway");
             }
         } else if let (Some(value), Some(mut front)) = (copy, self.front()) {
-            front.insert_read(snapshot, encoded, Cached { value, header });
+            front.insert_read(snapshot, encoded, Cached { value, header, decoded: None });
         }
         Ok(Some(decoded))
     }
@@ -322,7 +351,7 @@ impl Handle {
             window_ms: stamp.window_ms,
             type_fp: stamp.type_fp,
         };
-        front.after_write(txn_id, lookup.encoded, Some(Cached { value: value.into(), header }));
+        front.after_write(txn_id, lookup.encoded, Some(Cached { value: value.into(), header, decoded: None }));
     }
 
     /// The budget in force, after checking that an entry of `size` bytes

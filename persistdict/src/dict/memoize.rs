@@ -199,6 +199,11 @@ impl Flights {
         }
     }
 
+    /// Whether a caller is computing `key` now.
+    pub(crate) fn in_flight(&self, key: &[u8]) -> bool {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).contains_key(key)
+    }
+
     /// Joins the flight of `key`: leads it, or follows its leader. With
     /// `sync`, a call from the leader's own thread is re-entrant (a blocking
     /// call on that thread can only come from inside the computation).

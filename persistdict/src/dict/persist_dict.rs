@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use crate::codec::{Bincode, Codec};
 use crate::dict::builder::{Builder, Options};
 use crate::dict::fingerprint::Types;
+use crate::dict::front_cache::Typed;
 use crate::dict::handle::Handle;
 use crate::dict::stats::Stats;
 use crate::error::{Error, Result};
@@ -85,12 +86,14 @@ impl<KC: Codec, VC: Codec> Inner<KC, VC> {
 /// ```
 pub struct PersistDict<K, V, KC = Bincode, VC = Bincode> {
     pub(crate) inner: Arc<Inner<KC, VC>>,
+    /// Set by [`Builder::cache_decoded`](crate::Builder::cache_decoded).
+    pub(crate) typed: Option<Typed<V>>,
     _types: PhantomData<fn() -> (K, V)>,
 }
 
 impl<K, V, KC, VC> Clone for PersistDict<K, V, KC, VC> {
     fn clone(&self) -> Self {
-        PersistDict { inner: self.inner.clone(), _types: PhantomData }
+        PersistDict { inner: self.inner.clone(), typed: self.typed, _types: PhantomData }
     }
 }
 
@@ -130,7 +133,11 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
         let h = Handle::open(opts)?;
         h.store.check_codecs(&format!("{}/{}", kc.name(), vc.name()))?;
         let check_round_trip = !vc.self_describing() && crate::dict::fingerprint::may_not_round_trip::<V>();
-        Ok(PersistDict { inner: Arc::new(Inner { h, kc, vc, types, check_round_trip }), _types: PhantomData })
+        Ok(PersistDict {
+            inner: Arc::new(Inner { h, kc, vc, types, check_round_trip }),
+            typed: None,
+            _types: PhantomData,
+        })
     }
 
     pub(crate) fn handle(&self) -> &Handle {
@@ -180,7 +187,9 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
     where
         V: DeserializeOwned,
     {
-        self.inner.h.get(encoded, &self.inner.types, |bytes, _| self.inner.decode_value(encoded, bytes))
+        self.inner
+            .h
+            .get_typed(encoded, &self.inner.types, self.typed, |bytes, _| self.inner.decode_value(encoded, bytes))
     }
 
     pub(crate) fn insert_encoded_if_absent(&self, encoded: &[u8], value: V) -> Result<V>

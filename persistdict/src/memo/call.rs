@@ -11,8 +11,9 @@ use std::sync::{LazyLock, Mutex};
 use serde::de::DeserializeOwned;
 
 use crate::dict::fingerprint::{self, Types};
+use crate::memo::capture::Capture;
 use crate::memo::key::{CacheValue, KEY_LEN, KeyBuilder};
-use crate::memo::run::{memoize, memoize_async};
+use crate::memo::run::{Prefetch, Ready, memoize, memoize_async, prefetch, refresh};
 use crate::memo::store::{CallKey, MemoStore};
 
 /// The entry types of a memo result `T`: key `[u8; 32]`, value `T`, so
@@ -106,33 +107,72 @@ pub struct ResultKind<T, E>(PhantomData<fn() -> (T, E)>);
 #[doc(hidden)]
 pub struct PlainKind<R>(PhantomData<fn() -> R>);
 
+impl<T, E> Clone for ResultKind<T, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T, E> Copy for ResultKind<T, E> {}
+impl<R> Clone for PlainKind<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<R> Copy for PlainKind<R> {}
+
 impl<T, E> ResultKind<T, E> {
-    /// The call path of a sync function.
+    /// The hit path: a fresh stored result, or what [`call`](Self::call) needs.
+    #[doc(hidden)]
+    pub fn prefetch(self, store: &'static MemoStore, kb: KeyBuilder) -> Prefetch<std::result::Result<T, E>>
+    where
+        T: CacheValue,
+    {
+        prefetch(store, kb, Ok)
+    }
+
+    /// The call path of a sync function, after a miss.
     #[doc(hidden)]
     pub fn call(
         self,
         store: &'static MemoStore,
-        kb: KeyBuilder,
+        ready: Ready,
+        capture: Option<Capture>,
         body: impl FnOnce() -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E>
     where
         T: CacheValue,
     {
-        memoize(store, kb, body, |r| r.as_ref().ok(), Ok)
+        memoize(store, ready, capture, body, |r| r.as_ref().ok(), Ok)
     }
 
-    /// The call path of an `async fn`.
+    /// `refresh = "background"`: recomputes a stale call on its own thread.
+    #[doc(hidden)]
+    pub fn refresh(
+        self,
+        store: &'static MemoStore,
+        ready: Ready,
+        capture: Option<Capture>,
+        body: impl FnOnce() -> std::result::Result<T, E> + Send + 'static,
+    ) where
+        T: CacheValue + 'static,
+        E: 'static,
+    {
+        refresh(store, ready, capture, body, |r| r.as_ref().ok(), Ok)
+    }
+
+    /// The call path of an `async fn`, after a miss.
     #[doc(hidden)]
     pub async fn call_async(
         self,
         store: &'static MemoStore,
-        kb: KeyBuilder,
+        ready: Ready,
+        capture: Option<Capture>,
         body: impl Future<Output = std::result::Result<T, E>>,
     ) -> std::result::Result<T, E>
     where
         T: CacheValue + Send,
     {
-        memoize_async(store, kb, body, |r| r.as_ref().ok(), Ok).await
+        memoize_async(store, ready, capture, body, |r| r.as_ref().ok(), Ok).await
     }
 
     /// The companion's key.
@@ -143,24 +183,53 @@ impl<T, E> ResultKind<T, E> {
 }
 
 impl<R> PlainKind<R> {
-    /// The call path of a sync function.
+    /// The hit path: a fresh stored result, or what [`call`](Self::call) needs.
     #[doc(hidden)]
-    pub fn call(self, store: &'static MemoStore, kb: KeyBuilder, body: impl FnOnce() -> R) -> R
+    pub fn prefetch(self, store: &'static MemoStore, kb: KeyBuilder) -> Prefetch<R>
+    where
+        R: CacheValue,
+    {
+        prefetch(store, kb, |v| v)
+    }
+
+    /// The call path of a sync function, after a miss.
+    #[doc(hidden)]
+    pub fn call(self, store: &'static MemoStore, ready: Ready, capture: Option<Capture>, body: impl FnOnce() -> R) -> R
     where
         R: CacheValue,
     {
         // A `Result` the probe could not see (behind a generic or an
         // associated type) is caught here: its `Err` is not stored.
-        memoize(store, kb, body, |r| (!is_result_err(r)).then_some(r), |v| v)
+        memoize(store, ready, capture, body, |r| (!is_result_err(r)).then_some(r), |v| v)
     }
 
-    /// The call path of an `async fn`.
+    /// `refresh = "background"`: recomputes a stale call on its own thread.
     #[doc(hidden)]
-    pub async fn call_async(self, store: &'static MemoStore, kb: KeyBuilder, body: impl Future<Output = R>) -> R
+    pub fn refresh(
+        self,
+        store: &'static MemoStore,
+        ready: Ready,
+        capture: Option<Capture>,
+        body: impl FnOnce() -> R + Send + 'static,
+    ) where
+        R: CacheValue + 'static,
+    {
+        refresh(store, ready, capture, body, |r| (!is_result_err(r)).then_some(r), |v| v)
+    }
+
+    /// The call path of an `async fn`, after a miss.
+    #[doc(hidden)]
+    pub async fn call_async(
+        self,
+        store: &'static MemoStore,
+        ready: Ready,
+        capture: Option<Capture>,
+        body: impl Future<Output = R>,
+    ) -> R
     where
         R: CacheValue + Send,
     {
-        memoize_async(store, kb, body, |r| (!is_result_err(r)).then_some(r), |v| v).await
+        memoize_async(store, ready, capture, body, |r| (!is_result_err(r)).then_some(r), |v| v).await
     }
 
     /// The companion's key.

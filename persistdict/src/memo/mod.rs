@@ -4,6 +4,7 @@
 //! layer's single flight.
 
 pub(crate) mod call;
+pub(crate) mod capture;
 
 pub(crate) mod key;
 pub(crate) mod lease;

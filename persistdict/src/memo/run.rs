@@ -26,7 +26,8 @@ use tracing::{debug, warn};
 
 use crate::dict::handle::Handle;
 use crate::memo::call::memo_types;
-use crate::memo::key::{CacheValue, KEY_LEN, KeyBuilder};
+use crate::memo::capture::Capture;
+use crate::memo::key::{CacheValue, KEY_LEN, Key, KeyBuilder};
 use crate::memo::lease::{self, Holder, Lease, Renewal, Renewer};
 use crate::memo::offload;
 use crate::memo::store::MemoStore;
@@ -265,19 +266,101 @@ async fn machine_wait_async<T>(
     }
 }
 
-/// The call path of sync functions: `stored` picks what of a result is kept
-/// (`found` turns a stored value back into a result).
+/// What the fast path found: a fresh stored result, or what the call path
+/// needs to compute one.
+#[doc(hidden)]
+pub enum Prefetch<R> {
+    /// A fresh stored result.
+    Hit(R),
+    /// No fresh result: compute.
+    Miss(Ready),
+    /// A stale result, for `refresh = "background"`: return it now and
+    /// recompute in the background.
+    Stale(R, Ready),
+}
+
+/// A call that missed: its key (`None`: run uncached — the cache is off,
+/// bypassed, or the arguments did not encode).
+#[doc(hidden)]
+pub struct Ready {
+    key: Option<Key>,
+    capture: bool,
+}
+
+impl Ready {
+    /// A capture to fill with the arguments, if this call stores them.
+    #[doc(hidden)]
+    pub fn capture(&self) -> Option<Capture> {
+        (self.capture && self.key.is_some()).then(Capture::default)
+    }
+}
+
+/// The hit path, run before the arguments are handed to the body: looks up
+/// the call, and on a miss hands its key to [`memoize`] (which looks again
+/// inside the single flight).
+pub(crate) fn prefetch<T: CacheValue, R>(store: &'static MemoStore, kb: KeyBuilder, found: fn(T) -> R) -> Prefetch<R> {
+    let types = store.types_of::<T>(memo_types::<T>);
+    let (Some(h), false) = (store.handle(), store.bypassed()) else {
+        return Prefetch::Miss(Ready { key: None, capture: false });
+    };
+    store.note_use(h);
+    let Some(key) = kb.finish() else { return Prefetch::Miss(Ready { key: None, capture: false }) };
+    let stale = Mutex::new(None);
+    match store.look(h, &key, &types, &stale) {
+        Some(v) => {
+            store.counters().hit();
+            Prefetch::Hit(found(v))
+        }
+        None => {
+            let old = stale.into_inner().unwrap_or_else(|e| e.into_inner());
+            let ready = Ready { key: Some(key), capture: store.captures_args() };
+            match old {
+                Some(v) if store.policy().refresh_background => {
+                    store.counters().hit();
+                    Prefetch::Stale(found(v), ready)
+                }
+                _ => Prefetch::Miss(ready),
+            }
+        }
+    }
+}
+
+/// `refresh = "background"`: recomputes a stale call on a thread of its
+/// own, single-flighted (no thread when one is already computing it).
+pub(crate) fn refresh<T: CacheValue + 'static, R: 'static>(
+    store: &'static MemoStore,
+    ready: Ready,
+    capture: Option<Capture>,
+    body: impl FnOnce() -> R + Send + 'static,
+    stored: fn(&R) -> Option<&T>,
+    found: fn(T) -> R,
+) {
+    let (Some(h), Some(key)) = (store.handle(), &ready.key) else { return };
+    if h.flights.in_flight(&key.0) {
+        return;
+    }
+    debug!(function = store.namespace(), "persist_cache: stale; refreshing in the background");
+    let spawned = std::thread::Builder::new().name("persistdict-refresh".into()).spawn(move || {
+        memoize(store, ready, capture, body, stored, found);
+    });
+    if let Err(e) = spawned {
+        warn!(function = store.namespace(), error = %e, "persist_cache: cannot start a background refresh");
+    }
+}
+
+/// The call path of sync functions after a [`prefetch`] miss: `stored`
+/// picks what of a result is kept (`found` turns a stored value back into a
+/// result).
 pub(crate) fn memoize<T: CacheValue, R>(
     store: &'static MemoStore,
-    kb: KeyBuilder,
+    ready: Ready,
+    capture: Option<Capture>,
     body: impl FnOnce() -> R,
     stored: fn(&R) -> Option<&T>,
     found: fn(T) -> R,
 ) -> R {
     let types = store.types_of::<T>(memo_types::<T>);
-    let (Some(h), false) = (store.handle(), store.bypassed()) else { return body() };
-    store.note_use(h);
-    let Some(key) = kb.finish() else { return body() };
+    let (Some(h), Some(key)) = (store.handle(), ready.key) else { return body() };
     let stale: Mutex<Option<T>> = Mutex::new(None);
     let look = || store.look(h, &key, &types, &stale);
     let succeeded = Cell::new(true);
@@ -307,11 +390,13 @@ pub(crate) fn memoize<T: CacheValue, R>(
             let t0 = Instant::now();
             let r = body();
             drop(leading);
-            counters.computed(store, t0.elapsed());
+            let took = t0.elapsed();
+            counters.computed(store, took);
             match stored(&r) {
                 Some(v) => {
+                    let args = capture.map(|c| c.finish(took));
                     if let Some(bytes) = store.prepare_value(v)
-                        && store.put_value(h, &key, &bytes, &types, lease.as_ref())
+                        && store.put_value(h, &key, &bytes, &types, lease.as_ref(), args.as_deref())
                     {
                         guard.released();
                     }
@@ -339,15 +424,14 @@ pub(crate) fn memoize<T: CacheValue, R>(
 /// [`memoize`] for `async fn`s.
 pub(crate) async fn memoize_async<T: CacheValue + Send, R>(
     store: &'static MemoStore,
-    kb: KeyBuilder,
+    ready: Ready,
+    capture: Option<Capture>,
     body: impl Future<Output = R>,
     stored: fn(&R) -> Option<&T>,
     found: fn(T) -> R,
 ) -> R {
     let types = store.types_of::<T>(memo_types::<T>);
-    let (Some(h), false) = (store.handle(), store.bypassed()) else { return body.await };
-    store.note_use(h);
-    let Some(key) = kb.finish() else { return body.await };
+    let (Some(h), Some(key)) = (store.handle(), ready.key) else { return body.await };
     let stale: Mutex<Option<T>> = Mutex::new(None);
     let look = || store.look(h, &key, &types, &stale);
     let succeeded = std::sync::atomic::AtomicBool::new(true);
@@ -368,12 +452,15 @@ pub(crate) async fn memoize_async<T: CacheValue + Send, R>(
         let guard = LeaseGuard::new(store, h, key.0, lease);
         let t0 = Instant::now();
         let r = body.await;
-        counters.computed(store, t0.elapsed());
+        let took = t0.elapsed();
+        counters.computed(store, took);
         match stored(&r) {
             Some(v) => {
                 if let Some(bytes) = store.prepare_value(v) {
                     let k = key.clone();
-                    let put = offload::run(move || store.put_value(h, &k, &bytes, &types, lease.as_ref()));
+                    let args = capture.map(|c| c.finish(took));
+                    let put =
+                        offload::run(move || store.put_value(h, &k, &bytes, &types, lease.as_ref(), args.as_deref()));
                     if put.await {
                         guard.released();
                     }

@@ -76,6 +76,10 @@ pub struct MemoConfig {
     pub machine_flight: bool,
     /// `lease_timeout = "30s"`, in milliseconds.
     pub lease_timeout_ms: u64,
+    /// `capture_args = false` turns it off (see `capture.rs`).
+    pub capture_args: bool,
+    /// `refresh = "background"`.
+    pub refresh_background: bool,
     pub durability: Durability,
     pub lru_capacity: usize,
     /// `max_size`, in bytes.
@@ -361,7 +365,13 @@ impl MemoStore {
             machine: self.config.machine_flight,
             lease_timeout_ms: self.config.lease_timeout_ms.max(1),
             serve_stale: self.config.serve_stale,
+            refresh_background: self.config.refresh_background,
         }
+    }
+
+    /// Whether calls store their arguments (`capture_args`).
+    pub(crate) fn captures_args(&self) -> bool {
+        self.config.capture_args
     }
 
     /// The function's call counters.
@@ -395,10 +405,24 @@ impl MemoStore {
 
     /// Stores a computed result (its ctime restarts: freshness counts from
     /// now) and releases `lease` in the same transaction; true if stored.
-    pub(crate) fn put_value(&self, h: &Handle, key: &Key, bytes: &[u8], types: &Types, lease: Option<&Lease>) -> bool {
-        let put = h.put_with(&key.0, bytes, types, true, |txn| match lease {
-            Some(l) => crate::memo::lease::release_in(h, txn, &key.0, l),
-            None => Ok(()),
+    pub(crate) fn put_value(
+        &self,
+        h: &Handle,
+        key: &Key,
+        bytes: &[u8],
+        types: &Types,
+        lease: Option<&Lease>,
+        args: Option<&[u8]>,
+    ) -> bool {
+        let lookup = h.lookup(&key.0);
+        let put = h.put_with(&key.0, bytes, types, true, |txn| {
+            if let Some(a) = args {
+                h.store.t.args.put(txn, lookup.stored(), a).map_err(h.store.lm("storing the captured arguments"))?;
+            }
+            match lease {
+                Some(l) => crate::memo::lease::release_in(h, txn, &key.0, l),
+                None => Ok(()),
+            }
         });
         match put {
             Ok(_) => {
@@ -462,6 +486,7 @@ pub(crate) struct Policy {
     pub machine: bool,
     pub lease_timeout_ms: u64,
     pub serve_stale: bool,
+    pub refresh_background: bool,
 }
 
 /// What a function's calls did in this process, for [`Stats`].
