@@ -113,6 +113,58 @@ impl Handle {
         &self.opts.path
     }
 
+    /// Drops this handle and, when it was the last one of its environment in
+    /// this process, waits until LMDB has closed the environment (a
+    /// maintenance batch in progress finishes first), at most `timeout`. A
+    /// handle inherited through `fork()` is dropped without waiting: its
+    /// environment belongs to the parent and is never closed here.
+    ///
+    /// # Errors
+    /// The environment was still open after `timeout` (an iterator or a
+    /// transaction of another thread still uses it).
+    pub fn close(self, timeout: Duration) -> Result<()> {
+        let store = Arc::downgrade(&self.store);
+        let path = self.store.path.clone();
+        let forked = self.store.forked();
+        drop(self);
+        if forked {
+            return Ok(());
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        let still_open = || {
+            Error::lmdb(
+                &path,
+                "closing the environment: another thread of this process still uses it (an iterator, a transaction)",
+                heed::Error::EnvAlreadyOpened,
+            )
+        };
+        // Other handles keep the environment open: nothing to wait for. A
+        // maintenance batch holds the store without being a user: wait for it.
+        while let Some(s) = store.upgrade() {
+            if s.users.load(Ordering::Acquire) > 0 {
+                return Ok(());
+            }
+            drop(s);
+            if std::time::Instant::now() >= deadline {
+                return Err(still_open());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // The store is gone; heed closes the environment with its last reference.
+        if let Some(event) = heed::env_closing_event(&path)
+            && !event.wait_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+        {
+            return Err(still_open());
+        }
+        debug!(path = %path.display(), "closed");
+        Ok(())
+    }
+
+    /// Whether the initialize-once flag is set (see `PersistDict::initialize`).
+    pub fn is_initialized(&self) -> Result<bool> {
+        Ok(self.store.meta_get(meta::INITIALIZED_KEY)?.is_some())
+    }
+
     pub fn lookup<'a>(&self, encoded: &'a [u8]) -> Lookup<'a> {
         Lookup::new(encoded, self.store.key_size_limit, self.opts.hasher)
     }

@@ -364,6 +364,67 @@ impl<K, V, KC: Codec, VC: Codec> PersistDict<K, V, KC, VC> {
         self.inner.h.put_many(&pairs, &self.inner.types, true)
     }
 
+    /// Whether the dictionary was populated by [`initialize`](Self::initialize)
+    /// (by any handle or process) since it was created or last cleared. Only
+    /// reads: unlike calling `initialize`, asking changes nothing.
+    ///
+    /// # Errors
+    /// A storage error.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let d: persistdict::PersistDict<String, u32> = persistdict::PersistDict::open(dir.path())?;
+    /// assert!(!d.is_initialized()?);
+    /// d.initialize([("a".to_string(), 1)])?;
+    /// assert!(d.is_initialized()?);
+    /// d.clear()?;
+    /// assert!(!d.is_initialized()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_initialized(&self) -> Result<bool> {
+        self.inner.h.is_initialized()
+    }
+
+    /// Closes this handle now rather than when it is dropped. When no other
+    /// handle of this process uses the directory (clones of this handle and
+    /// its open iterators count as users), the LMDB environment is closed
+    /// before `close` returns, after a maintenance batch in progress
+    /// finishes (waiting at most the maintenance timeout): the directory
+    /// can then be deleted, recreated and opened again at once. Other
+    /// handles keep it open, and `close` returns at once then.
+    ///
+    /// Needed where drops are late: a garbage-collected language binding,
+    /// a handle kept in a cache. A handle inherited through `fork()` is
+    /// dropped without touching the parent's environment.
+    ///
+    /// # Errors
+    /// The environment was still in use by another thread of this process
+    /// (an iterator, a transaction) when the maintenance timeout ran out.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("db");
+    /// let d: persistdict::PersistDict<String, u32> = persistdict::PersistDict::open(&path)?;
+    /// d.insert("a", &1)?;
+    /// d.close()?;
+    /// std::fs::remove_dir_all(&path)?; // replaced by a new, empty database
+    /// let d: persistdict::PersistDict<String, u32> = persistdict::PersistDict::open(&path)?;
+    /// assert_eq!(d.get("a")?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close(self) -> Result<()> {
+        match Arc::try_unwrap(self.inner) {
+            Ok(inner) => {
+                let timeout = inner.h.opts.maintenance_timeout;
+                inner.h.close(timeout)
+            }
+            // Another clone or an iterator still uses this handle.
+            Err(_) => Ok(()),
+        }
+    }
+
     /// Removes the entries that are due now, each under its own window (the
     /// window of the handle that last wrote it; entries written without one
     /// never expire), and returns how many. Costs in proportion to what

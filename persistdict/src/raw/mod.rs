@@ -210,6 +210,27 @@ impl RawDb {
         Ok(RawDb { h })
     }
 
+    /// Closes this view now: when no other handle of this process uses the
+    /// directory, the LMDB environment is closed before `close` returns, so
+    /// the directory can be deleted, recreated and opened again at once (as
+    /// [`PersistDict::close`](crate::PersistDict::close)).
+    ///
+    /// # Errors
+    /// The environment was still open after 30 seconds (another thread of
+    /// this process was still closing it).
+    pub fn close(self) -> Result<()> {
+        self.h.close(Duration::from_secs(30))
+    }
+
+    /// Whether the database was populated by `PersistDict::initialize` since
+    /// it was created or last cleared.
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn is_initialized(&self) -> Result<bool> {
+        self.h.is_initialized()
+    }
+
     /// The canonical path of the database directory.
     pub fn path(&self) -> &Path {
         &self.h.store.path
