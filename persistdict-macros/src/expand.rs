@@ -374,6 +374,7 @@ fn key_tokens(opts: &Options, f: &CachedFn, private: &TokenStream, companion: Op
         let mut __persistdict_kb = #private::KeyBuilder::new(
             __persistdict_store,
             ::core::any::type_name_of_val(&__persistdict_site),
+            #private::site_id(&__persistdict_site),
             #companion,
         );
         #(#parts)*

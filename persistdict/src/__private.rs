@@ -8,7 +8,7 @@ pub use crate::memo::call::{
     KindProbe, PlainKind, PlainProbe, ResultKind, ResultProbe, ServeStaleKind, serve_stale_needs_a_result,
 };
 pub use crate::memo::capture::Capture;
-pub use crate::memo::key::{CacheKey, CacheValue, Key, KeyBuilder};
+pub use crate::memo::key::{CacheKey, CacheValue, Key, KeyBuilder, site_id};
 pub use crate::memo::run::{Prefetch, Ready};
 pub use crate::memo::store::{CallKey, MemoConfig, MemoStore};
 pub use crate::storage::store::Durability;

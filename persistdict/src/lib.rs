@@ -195,10 +195,13 @@ pub struct ReadmeDoctests;
 ///   equal `HashMap`s and `HashSet`s give the same key whatever their
 ///   iteration order; a `Vec`'s order counts.
 ///
-/// Generic parameters are told apart by their type names: two closures
-/// defined in one function have one type name, so a generic function
-/// called with either of them (an ignored `f: F`) shares results between
-/// them. Give such calls an argument that tells them apart.
+/// Generic parameters are told apart by their type names, and Rust's type
+/// names are not unique: two closures defined in one function have one,
+/// and so do two local items of one name in two blocks of one function.
+/// Within a process the second such type is caught (its closure's type id
+/// differs) and its calls run uncached, with a warning; across processes
+/// or runs it cannot be told apart, so give such types distinct names, or
+/// such calls an argument that tells them apart.
 ///
 /// Every stored result carries the fingerprint of its type's serde shape: a
 /// result type changed between builds (a field reordered, retyped, a

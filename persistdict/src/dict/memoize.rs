@@ -178,8 +178,9 @@ impl Flights {
             if let Some(v) = look() {
                 return found(v);
             }
-            // Async callers are never taken for re-entrant ones: tasks share
-            // threads, so the leader's thread says nothing about the caller.
+            // An async caller is re-entrant when it is polled from inside
+            // the poll of the computation it would wait for (`Leading`):
+            // tasks share threads, so the leader's thread says nothing.
             let flight = match self.join(key, false) {
                 Role::Follower(flight) => flight,
                 Role::Reentrant => return lead.await,
@@ -188,7 +189,7 @@ impl Flights {
                         guard.succeeded = true;
                         return found(v);
                     }
-                    let r = lead.await;
+                    let r = Leading { key, inner: std::pin::pin!(lead) }.await;
                     guard.succeeded = ok(&r);
                     return r;
                 }
@@ -214,11 +215,44 @@ impl Flights {
             if sync && f.leader == me {
                 return Role::Reentrant;
             }
+            if !sync && ASYNC_LEADING.with(|l| l.borrow().iter().any(|k| k == key)) {
+                return Role::Reentrant;
+            }
             return Role::Follower(f.clone());
         }
         let flight = Arc::new(Flight { state: Mutex::default(), cv: Condvar::new(), leader: me });
         map.insert(key.to_vec(), flight.clone());
         Role::Leader(LeaderGuard { flights: self, key: key.to_vec(), flight, succeeded: false })
+    }
+}
+
+thread_local! {
+    /// The keys whose async computations are being polled on this thread,
+    /// innermost last.
+    static ASYNC_LEADING: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An async leader's computation: while it is polled, its key is in
+/// [`ASYNC_LEADING`], so a call for the same key made from inside it (an
+/// async fn awaiting itself with the same arguments) computes on its own
+/// instead of waiting for itself forever.
+struct Leading<'a, F> {
+    key: &'a [u8],
+    inner: Pin<&'a mut F>,
+}
+
+impl<F: Future> Future for Leading<'_, F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        struct Pop;
+        impl Drop for Pop {
+            fn drop(&mut self) {
+                ASYNC_LEADING.with(|l| l.borrow_mut().pop());
+            }
+        }
+        ASYNC_LEADING.with(|l| l.borrow_mut().push(self.key.to_vec()));
+        let _pop = Pop;
+        self.inner.as_mut().poll(cx)
     }
 }
 

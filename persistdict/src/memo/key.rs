@@ -163,28 +163,43 @@ fn generics_start(s: &str) -> Option<usize> {
     None
 }
 
+/// The type id of a call site's closure (`typeid`: the closure of a
+/// generic function need not be `'static`).
+#[doc(hidden)]
+pub fn site_id<T>(_: &T) -> std::any::TypeId {
+    typeid::of::<T>()
+}
+
 impl KeyBuilder {
     /// Starts the key of a call: `site` is `type_name_of_val` of a closure
     /// defined in the wrapper (see [`identity`]).
     #[doc(hidden)]
-    pub fn new(store: &'static MemoStore, site: &'static str, companion: Option<(&str, &str)>) -> Self {
-        let hasher = store.key_base(site, || {
-            let mut hasher = Sha256::new();
-            let namespace = store.namespace();
-            let id = identity(site, companion);
-            let (module, location) = store.place();
-            // Two identical functions nested in two blocks or closures of one
-            // function have one path: only their place in the file tells them
-            // apart. (Only for nested functions: elsewhere an edit above the
-            // function must not move its key.)
-            let place = if nested_in_a_function(&id, module) { location } else { "" };
-            for part in [namespace.as_bytes(), id.as_bytes(), place.as_bytes()] {
-                hasher.update((part.len() as u64).to_le_bytes());
-                hasher.update(part);
-            }
-            hasher
-        });
-        KeyBuilder { hasher: Some(hasher), store, buf: Vec::new() }
+    pub fn new(
+        store: &'static MemoStore,
+        site: &'static str,
+        site_id: std::any::TypeId,
+        companion: Option<(&str, &str)>,
+    ) -> Self {
+        let hasher = store.key_base(
+            site_id,
+            || (identity(site, companion).into_owned(), companion.is_some()),
+            |id| {
+                let mut hasher = Sha256::new();
+                let namespace = store.namespace();
+                let (module, location) = store.place();
+                // Two identical functions nested in two blocks or closures of one
+                // function have one path: only their place in the file tells them
+                // apart. (Only for nested functions: elsewhere an edit above the
+                // function must not move its key.)
+                let place = if nested_in_a_function(id, module) { location } else { "" };
+                for part in [namespace.as_bytes(), id.as_bytes(), place.as_bytes()] {
+                    hasher.update((part.len() as u64).to_le_bytes());
+                    hasher.update(part);
+                }
+                hasher
+            },
+        );
+        KeyBuilder { hasher, store, buf: Vec::new() }
     }
 
     /// Adds a concrete type name (the type behind an `impl Trait` argument).

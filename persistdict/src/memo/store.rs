@@ -130,7 +130,7 @@ pub struct MemoStore {
     /// The key hasher's state after the namespace and the identity of the
     /// first call site seen (the only one, unless the function is generic):
     /// the hot path clones it instead of hashing them again.
-    key_base: OnceLock<(&'static str, Sha256)>,
+    key_base: OnceLock<(std::any::TypeId, Sha256)>,
     /// The entry types of the first result type seen (likewise).
     types: OnceLock<(std::any::TypeId, Types)>,
 }
@@ -149,6 +149,9 @@ struct FnStore {
     use_clock: UseClock,
     auto_prune: bool,
     counters: Counters,
+    /// The closure type behind each identity string used in this process
+    /// (wrapper and companion apart, as their closures differ).
+    identities: Mutex<HashMap<(String, bool), std::any::TypeId>>,
     #[cfg(feature = "redis")]
     remote: Option<crate::remote::FnRemote>,
 }
@@ -192,17 +195,28 @@ impl MemoStore {
     }
 
     /// The key hasher after the namespace and the call site's identity,
-    /// from the cache when `site` is the cached one.
-    pub(crate) fn key_base(&self, site: &'static str, compute: impl FnOnce() -> Sha256) -> Sha256 {
+    /// from the cache when `site_id` (the call site's closure type) is the
+    /// cached one. `None` when another type of this process already used
+    /// the same identity string (see [`FnStore::claim_identity`]): that call
+    /// runs uncached.
+    pub(crate) fn key_base(
+        &self,
+        site_id: std::any::TypeId,
+        identity: impl FnOnce() -> (String, bool),
+        compute: impl FnOnce(&str) -> Sha256,
+    ) -> Option<Sha256> {
         if let Some((cached, h)) = self.key_base.get()
-            && cached.as_ptr() == site.as_ptr()
-            && cached.len() == site.len()
+            && *cached == site_id
         {
-            return h.clone();
+            return Some(h.clone());
         }
-        let h = compute();
-        let _ = self.key_base.set((site, h.clone()));
-        h
+        let (id, companion) = identity();
+        if !self.shared().claim_identity(&id, companion, site_id) {
+            return None;
+        }
+        let h = compute(&id);
+        let _ = self.key_base.set((site_id, h.clone()));
+        Some(h)
     }
 
     /// The entry types of result type `T`, from the cache when it is the cached one.
@@ -571,6 +585,7 @@ impl FnStore {
             config_max_entries: config.max_entries,
             use_clock: UseClock::default(),
             counters: Counters::default(),
+            identities: Mutex::new(HashMap::new()),
             auto_prune: config.prune_auto,
             #[cfg(feature = "redis")]
             remote: crate::remote::FnRemote::for_function(config, &prefix),
@@ -587,6 +602,32 @@ impl FnStore {
             }
         }
         store
+    }
+
+    /// Records that `site_id` uses identity `id`; false when another type
+    /// already did. Rust's type names are not unique (two local `struct M`
+    /// in two blocks of one function have one name, and so do two closures
+    /// of one function), so two instantiations of a generic function could
+    /// get one key: in this process the second is caught here, runs
+    /// uncached and warns. (Across processes it cannot be told; the docs
+    /// say so.)
+    fn claim_identity(&self, id: &str, companion: bool, site_id: std::any::TypeId) -> bool {
+        let mut ids = self.identities.lock().unwrap_or_else(|e| e.into_inner());
+        match ids.get(&(id.to_string(), companion)) {
+            Some(known) if *known == site_id => true,
+            Some(_) => {
+                warn!(
+                    function = self.namespace,
+                    identity = id,
+                    "persist_cache: two different types share this type name (local items in two blocks of one function?); this instantiation runs uncached"
+                );
+                false
+            }
+            None => {
+                ids.insert((id.to_string(), companion), site_id);
+                true
+            }
+        }
     }
 
     fn options(&self) -> Options {
