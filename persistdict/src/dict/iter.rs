@@ -8,7 +8,6 @@
 //! may grow meanwhile; drop iterators when done.
 
 use std::collections::VecDeque;
-use std::ops::Bound;
 use std::sync::Arc;
 
 use heed::{RoTxn, WithoutTls};
@@ -17,9 +16,6 @@ use serde::de::DeserializeOwned;
 use crate::codec::Codec;
 use crate::dict::persist_dict::{Inner, PersistDict};
 use crate::error::Result;
-use crate::storage::key;
-use crate::storage::record;
-use crate::storage::store::split_seq_key;
 
 const BATCH: usize = 256;
 
@@ -42,41 +38,19 @@ impl<T, KC, VC> Iter<T, KC, VC> {
         let Some(txn) = &self.txn else { return Ok(()) };
         let inner = &self.inner;
         let store = &inner.h.store;
-        let mut last = None;
-        store.with_gate(|| -> Result<()> {
-            let lm = store.lm("iterating");
-            let range = match &self.after {
-                Some(k) => (Bound::Excluded(&k[..]), Bound::Unbounded),
-                None => (Bound::Unbounded, Bound::Unbounded),
-            };
-            for item in store.t.order.range(txn, &range).map_err(&lm)?.take(BATCH) {
-                let (seq, tail) = item.map_err(&lm)?;
-                last = Some(seq.to_vec());
-                // A malformed row is skipped (check_integrity() removes it).
-                let Some(seq) = split_seq_key(seq) else { continue };
-                // An order row whose entry is gone, or whose entry has another
-                // seq (a row left behind by a damaged record that was then
-                // overwritten), is not this entry's row: skipped.
-                let Some(bytes) = store.t.entries.get(txn, &key::StoredKey::from_tail(tail)).map_err(&lm)? else {
-                    continue;
-                };
-                match record::decode(bytes) {
-                    Ok(rec) if rec.header.seq != seq => continue,
-                    Ok(rec) => {
-                        let key = rec.full_key.unwrap_or(tail);
-                        if rec.header.type_fp != inner.types.fp {
-                            self.buf.push_back(Err(inner.h.mismatch(key, rec.header.type_fp, &inner.types)));
-                        } else {
-                            self.buf.push_back(Ok((key.to_vec(), rec.value.to_vec())));
-                        }
+        let buf = &mut self.buf;
+        let last = store.with_gate(|| {
+            store.order_batch(txn, self.after.as_deref(), BATCH, |tail, _, rec| match rec {
+                Ok(rec) => {
+                    let key = rec.full_key.unwrap_or(tail);
+                    if rec.header.type_fp != inner.types.fp {
+                        buf.push_back(Err(inner.h.mismatch(key, rec.header.type_fp, &inner.types)));
+                    } else {
+                        buf.push_back(Ok((key.to_vec(), rec.value.to_vec())));
                     }
-                    Err(e) => match record::decode_header(bytes) {
-                        Ok(h) if h.seq != seq => continue,
-                        _ => self.buf.push_back(Err(store.corrupt(tail, e))),
-                    },
                 }
-            }
-            Ok(())
+                Err(e) => buf.push_back(Err(store.corrupt(tail, e))),
+            })
         })?;
         match last {
             Some(k) => self.after = Some(k),

@@ -159,6 +159,17 @@ fn acquire(store: &MemoStore, h: &Handle, key: &[u8; KEY_LEN]) -> Option<std::re
     }
 }
 
+/// Counts and logs a waiter's first wait; true once it has waited long
+/// enough (see [`waited_enough`]).
+fn give_up_waiting(store: &MemoStore, counted: &mut bool, started: Instant, nested: bool) -> bool {
+    if !*counted {
+        *counted = true;
+        store.counters().waited();
+        debug!(function = store.namespace(), "persist_cache: another process computes this call; waiting");
+    }
+    waited_enough(store, started, nested)
+}
+
 /// Whether a waiter has waited long enough (see [`NESTED_WAIT`], [`MAX_WAIT_LEASES`]).
 fn waited_enough(store: &MemoStore, started: Instant, nested: bool) -> bool {
     let max = Duration::from_millis(store.policy().lease_timeout_ms).saturating_mul(MAX_WAIT_LEASES);
@@ -206,12 +217,7 @@ fn machine_wait<T>(
             Step::ComputeNow => return Waited::Lead(None),
             Step::Wait => {}
         }
-        if !counted {
-            counted = true;
-            store.counters().waited();
-            debug!(function = store.namespace(), "persist_cache: another process computes this call; waiting");
-        }
-        if waited_enough(store, started, nested) {
+        if give_up_waiting(store, &mut counted, started, nested) {
             return Waited::Lead(None);
         }
         std::thread::sleep(pause);
@@ -250,12 +256,7 @@ async fn machine_wait_async<T>(
             Step::ComputeNow => return Waited::Lead(None),
             Step::Wait => {}
         }
-        if !counted {
-            counted = true;
-            store.counters().waited();
-            debug!(function = store.namespace(), "persist_cache: another process computes this call; waiting");
-        }
-        if waited_enough(store, started, false) {
+        if give_up_waiting(store, &mut counted, started, false) {
             return Waited::Lead(None);
         }
         offload::sleep(pause).await;

@@ -35,7 +35,6 @@ mod export;
 mod probe;
 
 use std::collections::VecDeque;
-use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -508,31 +507,12 @@ impl RawIter<'_> {
     fn fill(&mut self) -> Result<()> {
         let Some(txn) = &self.txn else { return Ok(()) };
         let store = &self.db.h.store;
-        let mut last = None;
-        store.with_gate(|| -> Result<()> {
-            let lm = store.lm("iterating");
-            let range = match &self.after {
-                Some(k) => (Bound::Excluded(&k[..]), Bound::Unbounded),
-                None => (Bound::Unbounded, Bound::Unbounded),
-            };
-            for item in store.t.order.range(txn, &range).map_err(&lm)?.take(BATCH) {
-                let (seq, tail) = item.map_err(&lm)?;
-                last = Some(seq.to_vec());
-                // Rows that are malformed or lead to another entry are skipped,
-                // as in the typed iterator.
-                let Some(seq) = crate::storage::store::split_seq_key(seq) else { continue };
-                let stored = crate::storage::key::StoredKey::from_tail(tail);
-                let Some(bytes) = store.t.entries.get(txn, &stored).map_err(&lm)? else { continue };
-                match record::decode(bytes) {
-                    Ok(rec) if rec.header.seq != seq => continue,
-                    Ok(rec) => self.buf.push_back(Ok(entry_of(tail, bytes, rec))),
-                    Err(e) => match record::decode_header(bytes) {
-                        Ok(h) if h.seq != seq => continue,
-                        _ => self.buf.push_back(Err(store.corrupt(tail, e))),
-                    },
-                }
-            }
-            Ok(())
+        let buf = &mut self.buf;
+        let last = store.with_gate(|| {
+            store.order_batch(txn, self.after.as_deref(), BATCH, |tail, bytes, rec| match rec {
+                Ok(rec) => buf.push_back(Ok(entry_of(tail, bytes, rec))),
+                Err(e) => buf.push_back(Err(store.corrupt(tail, e))),
+            })
         })?;
         match last {
             Some(k) => self.after = Some(k),

@@ -558,6 +558,45 @@ impl Store {
         })
     }
 
+    /// One batch of the insertion-order walk both iterators share: up to
+    /// `batch` entries after order key `after` (from the start with `None`),
+    /// each given to `visit` with its stored-key tail, its bytes and its record, or the
+    /// record's error when it fails its checks. A malformed order row, or one
+    /// whose entry is gone or has another seq (left behind by a damaged
+    /// record later overwritten), is skipped: `check_integrity()` removes it.
+    /// Returns the last order key read (`None`: the walk is over). Run it
+    /// under [`Store::with_gate`].
+    pub(crate) fn order_batch(
+        &self,
+        txn: &RoTxn<'_, WithoutTls>,
+        after: Option<&[u8]>,
+        batch: usize,
+        mut visit: impl FnMut(&[u8], &[u8], std::result::Result<record::Record<'_>, record::RecordError>),
+    ) -> Result<Option<Vec<u8>>> {
+        let lm = self.lm("iterating");
+        let range = match after {
+            Some(k) => (Bound::Excluded(k), Bound::Unbounded),
+            None => (Bound::Unbounded, Bound::Unbounded),
+        };
+        let mut last = None;
+        for item in self.t.order.range(txn, &range).map_err(&lm)?.take(batch) {
+            let (seq, tail) = item.map_err(&lm)?;
+            last = Some(seq.to_vec());
+            let Some(seq) = split_seq_key(seq) else { continue };
+            let stored = crate::storage::key::StoredKey::from_tail(tail);
+            let Some(bytes) = self.t.entries.get(txn, &stored).map_err(&lm)? else { continue };
+            match record::decode(bytes) {
+                Ok(rec) if rec.header.seq != seq => {}
+                Ok(rec) => visit(tail, bytes, Ok(rec)),
+                Err(e) => match record::decode_header(bytes) {
+                    Ok(h) if h.seq != seq => {}
+                    _ => visit(tail, bytes, Err(e)),
+                },
+            }
+        }
+        Ok(last)
+    }
+
     /// The next free sequence number: one past the largest well-formed row
     /// of the order index. A malformed row (wrong length) is skipped, never
     /// read as seq 0, which would hand out a seq that is in use.
