@@ -279,6 +279,7 @@ fn config_tokens(opts: &Options, f: &CachedFn, private: &TokenStream) -> TokenSt
     let max_entries = some_u64(opts.max_entries.get().and_then(|n| n.base10_parse::<u64>().ok()));
     let max_bytes = some_u64(opts.max_size.get().and_then(|s| valid::parse_size(&s.value())));
     let prune_auto = opts.prune.get().is_some_and(|p| p.value() == "auto");
+    let named = opts.name.get().is_some();
     let remote = opts.remote.get().is_none_or(|b| b.value);
     let mut sig_only = sig.clone();
     sig_only.inputs.iter_mut().for_each(|i| {
@@ -326,6 +327,7 @@ fn config_tokens(opts: &Options, f: &CachedFn, private: &TokenStream) -> TokenSt
             max_bytes: #max_bytes,
             max_entries: #max_entries,
             prune_auto: #prune_auto,
+            named: #named,
             remote: #remote,
             module: ::core::module_path!(),
             location: #location,

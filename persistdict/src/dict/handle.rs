@@ -339,8 +339,15 @@ impl Handle {
             // Another key lost its slot to this one: its cached value must go.
             front.clear();
         }
-        // The header is only needed for freshness and the type check; ctime
-        // and seq are not read from the cache.
+        // An overwrite kept the entry's first ctime, which is not known here:
+        // a memo store reads ctime (`fresh_for`), so the entry is dropped
+        // from the cache rather than cached with a ctime the disk lacks.
+        if outcome == PutOutcome::Replaced && !stamp.reset_ctime {
+            front.after_write(txn_id, lookup.encoded, None);
+            return;
+        }
+        // A new entry's (or a restarted) ctime is now; seq is not read from
+        // the cache.
         let now = stamp.now_ms;
         let header = Header {
             hashed: lookup.digest.is_some(),

@@ -138,6 +138,11 @@ fn matching_angle(s: &str) -> Option<usize> {
     None
 }
 
+/// `id` without the generic arguments of its last path segment.
+pub(crate) fn without_generics(id: &str) -> &str {
+    &id[..generics_start(id).unwrap_or(id.len())]
+}
+
 /// Where the generic arguments of the last path segment of a type name
 /// start (`f<u8, 3>` -> the index of `<`), if it has any.
 fn generics_start(s: &str) -> Option<usize> {

@@ -94,6 +94,8 @@ pub struct MemoConfig {
     /// `prune = "auto"`: remove superseded versions of the function once
     /// unused (see `versions.rs`).
     pub prune_auto: bool,
+    /// `name = "..."` was given: the name is the function, for versions.
+    pub named: bool,
     /// `remote = false` turns this off: the function stays off the remote
     /// tier (feature `redis`) even when `PERSISTDICT_REMOTE` is set.
     pub remote: bool,
@@ -140,7 +142,12 @@ struct FnStore {
     namespace: &'static str,
     path: PathBuf,
     handle: Option<Handle>,
-    prefix: [u8; PREFIX_LEN],
+    /// The 8-byte prefix of this function's keys: SHA-256 of the namespace
+    /// and the function's path (see [`FnStore::set_function_path`]), so that
+    /// two functions of one namespace string (identical functions nested
+    /// in two functions, or methods of two impls) keep their entries apart
+    /// for `clear()` and pruning.
+    prefix: OnceLock<[u8; PREFIX_LEN]>,
     config_lru: usize,
     config_durability: Durability,
     config_expire_ms: Option<u64>,
@@ -152,6 +159,11 @@ struct FnStore {
     /// The closure type behind each identity string used in this process
     /// (wrapper and companion apart, as their closures differ).
     identities: Mutex<HashMap<(String, bool), std::any::TypeId>>,
+    /// The function's path for version records: its first call site's
+    /// identity without generic arguments, so that two functions of one
+    /// name (nested in two functions, methods of two impls) are never
+    /// taken for two versions of one (see `versions.rs`).
+    function_path: OnceLock<String>,
     #[cfg(feature = "redis")]
     remote: Option<crate::remote::FnRemote>,
 }
@@ -214,6 +226,7 @@ impl MemoStore {
         if !self.shared().claim_identity(&id, companion, site_id) {
             return None;
         }
+        self.shared().set_function_path(&id);
         let h = compute(&id);
         let _ = self.key_base.set((site_id, h.clone()));
         Some(h)
@@ -239,7 +252,7 @@ impl MemoStore {
 
     /// The 8-byte key prefix of this function's entries.
     pub(crate) fn prefix(&self) -> [u8; PREFIX_LEN] {
-        self.shared().prefix
+        self.shared().prefix()
     }
 
     pub(crate) fn use_clock(&self) -> &UseClock {
@@ -272,30 +285,17 @@ impl MemoStore {
     }
 
     /// Removes every stored result of this function (all argument values,
-    /// all generic instantiations), and returns how many. Two identical
-    /// functions nested in different outer functions share a namespace
-    /// prefix: clearing one clears both.
+    /// all generic instantiations), and returns how many; another function
+    /// of the same name and body (nested in another function, a method of
+    /// another impl) keeps its entries, here and on the remote tier.
     ///
     /// # Errors
     /// When the cache is off or the write fails.
     pub fn clear(&self) -> Result<usize> {
         let shared = self.shared();
         let h = shared.handle.as_ref().ok_or_else(|| self.off())?;
-        // Stored keys are the entry prefix, then the (32-byte) call key.
-        let start = [&[crate::storage::key::ENTRY_PREFIX][..], &shared.prefix[..]].concat();
-        let keys: Vec<Vec<u8>> = h.store.read(|txn, t| {
-            let lm = h.store.lm("listing a function's entries");
-            let mut out = Vec::new();
-            for item in t.entries.prefix_iter(txn, &start[..]).map_err(&lm)? {
-                let stored = item.map_err(&lm)?.0;
-                if let Some(key) = crate::storage::key::stored_tail(stored)
-                    && key.len() == KEY_LEN
-                {
-                    out.push(key.to_vec());
-                }
-            }
-            Ok(out)
-        })?;
+        let keys: Vec<Vec<u8>> =
+            crate::memo::versions::entries_of(h, &shared.prefix())?.into_iter().map(|(k, _)| k).collect();
         #[cfg(feature = "redis")]
         crate::remote::clear(self);
         h.remove_many(&keys)
@@ -399,6 +399,15 @@ impl MemoStore {
             serve_stale: self.config.serve_stale,
             refresh_background: self.config.refresh_background,
         }
+    }
+
+    /// The function as version records name it: the user's `name`, else
+    /// the path of its first call site (`None` before any call).
+    pub(crate) fn function_name(&self) -> Option<String> {
+        if self.config.named {
+            return None;
+        }
+        self.shared().function_path.get().cloned()
     }
 
     /// Whether calls store their arguments (`capture_args`).
@@ -570,14 +579,11 @@ impl Counters {
 impl FnStore {
     fn open(config: &MemoConfig) -> FnStore {
         let path = resolve_path(config);
-        let d = Sha256::digest(config.namespace.as_bytes());
-        let mut prefix = [0u8; PREFIX_LEN];
-        prefix.copy_from_slice(&d[..PREFIX_LEN]);
         let mut store = FnStore {
             namespace: config.namespace,
             path,
             handle: None,
-            prefix,
+            prefix: OnceLock::new(),
             config_lru: config.lru_capacity,
             config_durability: config.durability,
             config_expire_ms: config.expire_ms,
@@ -586,9 +592,10 @@ impl FnStore {
             use_clock: UseClock::default(),
             counters: Counters::default(),
             identities: Mutex::new(HashMap::new()),
+            function_path: OnceLock::new(),
             auto_prune: config.prune_auto,
             #[cfg(feature = "redis")]
-            remote: crate::remote::FnRemote::for_function(config, &prefix),
+            remote: crate::remote::FnRemote::for_function(config),
         };
         if disabled_by_env() {
             debug!(function = config.namespace, "PERSISTDICT_DISABLE is set: caching off");
@@ -602,6 +609,33 @@ impl FnStore {
             }
         }
         store
+    }
+
+    /// Fixes the function's path (its first call site's identity without
+    /// generic arguments) and with it the key prefix. Every key is built
+    /// after this (`KeyBuilder::new` runs before anything reads the prefix).
+    fn set_function_path(&self, id: &str) {
+        let path = self.function_path.get_or_init(|| crate::memo::key::without_generics(id).to_string());
+        self.prefix.get_or_init(|| {
+            let mut h = Sha256::new();
+            h.update(self.namespace.as_bytes());
+            h.update([0]);
+            h.update(path.as_bytes());
+            let d = h.finalize();
+            let mut p = [0u8; PREFIX_LEN];
+            p.copy_from_slice(&d[..PREFIX_LEN]);
+            p
+        });
+    }
+
+    /// The key prefix (the namespace's alone if no key was built yet).
+    fn prefix(&self) -> [u8; PREFIX_LEN] {
+        *self.prefix.get_or_init(|| {
+            let d = Sha256::digest(self.namespace.as_bytes());
+            let mut p = [0u8; PREFIX_LEN];
+            p.copy_from_slice(&d[..PREFIX_LEN]);
+            p
+        })
     }
 
     /// Records that `site_id` uses identity `id`; false when another type

@@ -145,9 +145,18 @@ fn split_namespace(ns: &str) -> (String, String) {
 
 /// Records a use of `namespace` at `now_ms`: creates its record or moves
 /// its `last_use` forward (never back: clocks differ between processes).
-pub(crate) fn record_use(h: &Handle, namespace: &str, prefix: &[u8; PREFIX_LEN], now_ms: u64) -> Result<()> {
+/// `function` overrides the namespace's path part (see
+/// [`MemoStore::function_name`]).
+pub(crate) fn record_use(
+    h: &Handle,
+    namespace: &str,
+    function: Option<String>,
+    prefix: &[u8; PREFIX_LEN],
+    now_ms: u64,
+) -> Result<()> {
     let key = meta_key(prefix);
-    let (function, version) = split_namespace(namespace);
+    let (path, version) = split_namespace(namespace);
+    let function = function.unwrap_or(path);
     h.store.write(h.opts.durability, 256 + namespace.len() * 3, |txn, t| {
         let lm = h.store.lm("recording a function version");
         let old = t.meta.get(txn, &key).map_err(&lm)?.and_then(|b| serde_json::from_slice::<Recorded>(b).ok());
@@ -198,7 +207,7 @@ impl UseClock {
 
 /// The call keys of the entries under a function prefix, with the bytes of
 /// their stored key and record.
-fn entries_of(h: &Handle, prefix: &[u8; PREFIX_LEN]) -> Result<Vec<(Vec<u8>, usize)>> {
+pub(crate) fn entries_of(h: &Handle, prefix: &[u8; PREFIX_LEN]) -> Result<Vec<(Vec<u8>, usize)>> {
     // Stored keys are the entry prefix byte, then the (32-byte) call key.
     let start = [&[crate::storage::key::ENTRY_PREFIX][..], &prefix[..]].concat();
     h.store.read(|txn, t| {
@@ -356,7 +365,7 @@ impl MemoStore {
         if !self.use_clock().due(now) {
             return;
         }
-        if let Err(e) = record_use(h, self.namespace(), &self.prefix(), now) {
+        if let Err(e) = record_use(h, self.namespace(), self.function_name(), &self.prefix(), now) {
             debug!(function = self.namespace(), error = %e, "persist_cache: cannot record the function's use");
             return;
         }

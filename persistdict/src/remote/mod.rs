@@ -48,7 +48,8 @@ use lease::{Acquire, Backoff, Held};
 /// One function's view of the remote tier.
 pub(crate) struct FnRemote {
     client: Arc<Client>,
-    /// `pd1:<namespace>:<function prefix hex>:`.
+    /// `pd1:<namespace>:`; the function prefix (the call key's first 8
+    /// bytes) follows in each key.
     prefix: String,
     /// The function's expiry window as a TTL, in ms (0: none).
     ttl_ms: u64,
@@ -75,9 +76,9 @@ enum Look<T> {
 }
 
 impl FnRemote {
-    /// The remote view of the function `config` describes, whose call keys
-    /// start with `prefix`; `None` when the tier is off for it.
-    pub(crate) fn for_function(config: &MemoConfig, prefix: &[u8; PREFIX_LEN]) -> Option<FnRemote> {
+    /// The remote view of the function `config` describes; `None` when the
+    /// tier is off for it.
+    pub(crate) fn for_function(config: &MemoConfig) -> Option<FnRemote> {
         if !config.remote {
             return None;
         }
@@ -96,7 +97,7 @@ impl FnRemote {
         let slide = config.fresh_for_ms.is_none();
         Some(FnRemote {
             client: client.clone(),
-            prefix: format!("pd1:{namespace}:{}:", hex(prefix)),
+            prefix: format!("pd1:{namespace}:"),
             ttl_ms,
             slide,
             hits: AtomicU64::new(0),
@@ -107,7 +108,7 @@ impl FnRemote {
     }
 
     fn keys(&self, key: &Key) -> Keys {
-        let value = format!("{}{{{}}}", self.prefix, hex(&key.0));
+        let value = format!("{}{}:{{{}}}", self.prefix, hex(&key.0[..PREFIX_LEN]), hex(&key.0));
         let lease = format!("{value}:lease");
         Keys { value, lease }
     }
@@ -395,7 +396,7 @@ pub(crate) fn invalidate(store: &MemoStore, key: &Key) {
 /// keys (values and leases); returns how many values went.
 pub(crate) fn clear(store: &MemoStore) -> usize {
     let Some(remote) = store.remote() else { return 0 };
-    let pattern = format!("{}*", glob_escape(&remote.prefix));
+    let pattern = format!("{}{}:*", glob_escape(&remote.prefix), hex(&store.prefix()));
     let (mut cursor, mut removed) = (0u64, 0usize);
     loop {
         let step = remote.count(remote.client.run("clear a function", |c| {
